@@ -1,0 +1,143 @@
+"""Effective configuration: defaults < ``farm.toml`` < environment variables.
+
+Every value remembers where it came from, so ``farm config show`` can say why it is what it is.
+Nothing here needs a running service: the defaults are an embedded SQLite file under ``FARM_HOME``
+(``./.farm``) and no broker, which selects the embedded executor.
+
+``farm.toml`` is read from ``FARM_CONFIG`` if set, else ``./farm.toml``, else ``FARM_HOME/farm.toml``::
+
+    home = ".farm"
+    database_url = "postgresql+psycopg://farm@db/farm"
+    broker_url = "redis://redis:6379/0"
+
+    [protocol]
+    repeats = 3
+    warmup_runs = 1
+    num_runs = 20
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+
+__all__ = ["Setting", "Settings", "load_settings"]
+
+#: name -> (environment variable, default, description)
+_KEYS: dict[str, tuple[str, Any, str]] = {
+    "home": ("FARM_HOME", ".farm", "folder for the embedded database, model cache and reports"),
+    "database_url": ("FARM_DATABASE_URL", None, "SQLAlchemy URL; default: SQLite in FARM_HOME"),
+    "broker_url": ("FARM_BROKER_URL", None, "Celery broker; unset = embedded mode"),
+    "repeats": ("FARM_REPEATS", 3, "independent sessions per config"),
+    "warmup_runs": ("FARM_WARMUP_RUNS", 1, "warmup invocations per session"),
+    "warmup_min_secs": ("FARM_WARMUP_MIN_SECS", 0.5, "minimum warmup seconds per session"),
+    "num_runs": ("FARM_NUM_RUNS", 20, "minimum measured invocations per session"),
+    "min_secs": ("FARM_MIN_SECS", 1.0, "minimum measured seconds per session"),
+    "max_secs": ("FARM_MAX_SECS", 60.0, "maximum measured seconds per session"),
+    "session_timeout_s": ("FARM_SESSION_TIMEOUT", 600.0, "seconds before a session is killed"),
+}
+
+# farm.toml groups the measurement protocol in a [protocol] table.
+_PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_secs", "max_secs",
+                  "session_timeout_s")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    value: Any
+    source: str  # "default", "farm.toml (PATH)", or "env FARM_X"
+    description: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Setting] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name].value
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.values["home"].value).expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        url = self.values["database_url"].value
+        return url or f"sqlite:///{self.home_path / 'farm.db'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.values["broker_url"].value
+
+    def protocol(self) -> dict[str, Any]:
+        return {key: self.values[key].value for key in _PROTOCOL_KEYS}
+
+
+def _coerce(name: str, raw: Any, default: Any, source: str) -> Any:
+    if raw is None or default is None or isinstance(default, str):
+        return raw
+    try:
+        return type(default)(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{name} from {source} is {raw!r}, not a {type(default).__name__}",
+            hint=f"set {name} to a {type(default).__name__}",
+        ) from None
+
+
+def _find_config_file(env: Mapping[str, str]) -> Path | None:
+    explicit = env.get("FARM_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"FARM_CONFIG names {path}, which does not exist",
+                              hint="point FARM_CONFIG at a farm.toml or unset it")
+        return path
+    home = Path(env.get("FARM_HOME", ".farm"))
+    for candidate in (Path("farm.toml"), home / "farm.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", hint="fix the TOML syntax") from exc
+    flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    flat.update(data.get("protocol", {}))
+    unknown = sorted(set(flat) - set(_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}",
+                          hint=f"known settings: {', '.join(_KEYS)}")
+    return flat
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting from defaults, ``farm.toml`` and the environment (in that order)."""
+    env = os.environ if env is None else env
+    config_file = _find_config_file(env)
+    from_file = _read_toml(config_file) if config_file else {}
+    values: dict[str, Setting] = {}
+    for name, (var, default, description) in _KEYS.items():
+        value, source = default, "default"
+        if name in from_file:
+            source = f"farm.toml ({config_file})"
+            value = _coerce(name, from_file[name], default, source)
+        if env.get(var):
+            source = f"env {var}"
+            value = _coerce(name, env[var], default, source)
+        values[name] = Setting(name, value, source, description)
+    return Settings(values, config_file)

@@ -1,0 +1,124 @@
+"""The one exception tree of tflite-farm.
+
+Every error a user can cause or meet is a ``FarmError``; the CLI catches it in one place, prints its
+message (and its hint: how to fix it) and exits with its ``exit_code``. Programmer misuse raises the
+built-in errors (``RuntimeError``, ``TypeError``, ``ValueError``) instead and is never caught.
+
+    FarmError
+    ├── ConfigError          bad configuration value, unwritable FARM_HOME, bad farm.toml
+    ├── PlanError            a submission that cannot be planned: unknown model / device, bad list
+    ├── ModelError           a file that is not a usable TFLite model
+    ├── CatalogError         the model zoo: unknown entry, build or download failure
+    ├── DeviceError          anything between us and a phone (only the adb layer raises these)
+    │   ├── DeviceNotFound       no such serial
+    │   ├── DeviceUnavailable    offline / unauthorized
+    │   ├── DeviceLost           the connection dropped mid-command
+    │   └── DeviceStorageFull    the phone ran out of space during a push
+    ├── ToolError            a benchmark tool that is missing, unsupported or not runnable
+    ├── ParseError           text that is not benchmark output at all
+    │   └── LogFileError         a benchmark log file that cannot be read (missing, a folder, ...)
+    ├── NotFound             no run / job with that id
+    └── StorageError         the database: unreachable, wrong schema, migration failure
+
+Foreign exceptions (sqlalchemy, adbutils, socket, ...) are translated into this tree at one boundary
+per layer, always with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "DeviceError",
+    "DeviceLost",
+    "DeviceNotFound",
+    "DeviceStorageFull",
+    "DeviceUnavailable",
+    "FarmError",
+    "LogFileError",
+    "ModelError",
+    "NotFound",
+    "ParseError",
+    "PlanError",
+    "StorageError",
+    "ToolError",
+]
+
+
+class FarmError(Exception):
+    """Base of every user-facing error. ``hint`` says how to fix it."""
+
+    exit_code = 1
+    #: short machine-readable kind, stored with failed jobs
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(FarmError):
+    exit_code = 2
+    kind = "config"
+
+
+class PlanError(FarmError):
+    exit_code = 2
+    kind = "plan"
+
+
+class ModelError(FarmError):
+    exit_code = 2
+    kind = "model_load"
+
+
+class CatalogError(FarmError):
+    exit_code = 2
+    kind = "catalog"
+
+
+class DeviceError(FarmError):
+    kind = "device"
+
+
+class DeviceNotFound(DeviceError):
+    exit_code = 2
+    kind = "device_not_found"
+
+
+class DeviceUnavailable(DeviceError):
+    kind = "device_unavailable"
+
+
+class DeviceLost(DeviceError):
+    kind = "device_lost"
+
+
+class DeviceStorageFull(DeviceError):
+    kind = "storage_full"
+
+
+class ToolError(FarmError):
+    kind = "tool"
+
+
+class ParseError(FarmError):
+    kind = "parse"
+
+
+class NotFound(FarmError):
+    exit_code = 2
+    kind = "not_found"
+
+
+class LogFileError(ParseError):
+    exit_code = 2
+    kind = "log_file"
+
+
+class StorageError(FarmError):
+    kind = "storage"
