@@ -1,0 +1,202 @@
+"""Database access: engines, migrations, a session scope per unit of work, and model registration.
+
+The schema is created and upgraded only by Alembic (``migrations/``). An embedded SQLite database is
+upgraded automatically on first use; any other database must be upgraded explicitly with
+``farm db upgrade`` (a farm's shared PostgreSQL should not change under a running worker by surprise).
+SQLAlchemy errors are translated into ``StorageError`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError, StorageError
+from orchestrator.schema import Model
+
+__all__ = [
+    "current_revision",
+    "downgrade",
+    "get_engine",
+    "head_revision",
+    "register_model",
+    "session_scope",
+    "upgrade",
+]
+
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    if head is None:
+        raise RuntimeError("migrations/ has no head revision")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _run_alembic(engine: Engine, action: str, target: str) -> None:
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, action)(cfg, target)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database migration ({action} {target}) failed: {exc}",
+                           hint="check FARM_DATABASE_URL and the database's permissions") from exc
+
+
+def upgrade(engine: Engine, target: str = "head") -> None:
+    _run_alembic(engine, "upgrade", target)
+
+
+def downgrade(engine: Engine, target: str) -> None:
+    _run_alembic(engine, "downgrade", target)
+
+
+def _prepare_sqlite_home(settings: Settings) -> None:
+    """Create FARM_HOME, or say clearly why it cannot be used. Only for the default SQLite URL."""
+    home = settings.home_path
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create FARM_HOME {home}: {exc.strerror}",
+                          hint="set FARM_HOME to a writable folder") from exc
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"FARM_HOME {home} is not writable",
+                          hint="set FARM_HOME to a writable folder") from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets report readers run beside the executor's writer threads; the busy timeout makes
+    # concurrent writers wait for each other instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def get_engine(settings: Settings) -> Engine:
+    """The process-wide engine for the configured database, migrated to head when embedded."""
+    url = settings.effective_database_url
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        embedded = settings.values["database_url"].value is None
+        if embedded:
+            _prepare_sqlite_home(settings)
+        try:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"check_same_thread": False})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+            revision = current_revision(engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot open the database {engine_safe_url(url)}: {exc}",
+                               hint="check FARM_DATABASE_URL and that the server is up") from exc
+        if revision != head_revision():
+            if embedded or url.startswith("sqlite"):
+                upgrade(engine)
+            else:
+                raise StorageError(
+                    f"the database is at schema revision {revision or 'none'}, "
+                    f"this farm needs {head_revision()}",
+                    hint="run `farm db upgrade`",
+                )
+        _engines[url] = engine
+        return engine
+
+
+def engine_safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def dispose_engines() -> None:
+    """Forget every engine: after a fork, and between tests that switch databases."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    factory = sessionmaker(get_engine(settings), expire_on_commit=False)
+    db = factory()
+    try:
+        yield db
+        db.commit()
+    except SQLAlchemyError as exc:
+        db.rollback()
+        raise StorageError(f"database error: {exc}", hint="see the message; nothing was saved") from exc
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+def register_model(
+    db: Session,
+    path: Path | str,
+    *,
+    name: str | None = None,
+    provenance: str = "user",
+    catalog_name: str | None = None,
+    metadata: dict[str, object] | None = None,
+) -> Model:
+    """Register a .tflite file (idempotent by name + sha256). Raises ``ModelError`` for a bad file.
+
+    Re-registering a name with a different file updates the row to the new file: a name means
+    "the current build of this model", and every session keeps the sha256 it actually measured.
+    """
+    from models.tflite_file import inspect_model
+
+    info = inspect_model(path)
+    name = name or info.path.stem
+    model = db.scalars(select(Model).where(Model.name == name)).one_or_none()
+    if model is None:
+        model = Model(name=name)
+        db.add(model)
+    model.sha256 = info.sha256
+    model.size_bytes = info.size_bytes
+    model.path = str(info.path.resolve())
+    model.provenance = provenance
+    model.catalog_name = catalog_name
+    model.inputs = [t.to_json() for t in info.inputs]
+    model.outputs = [t.to_json() for t in info.outputs]
+    model.model_metadata = dict(metadata or {}) | {"has_tflite_metadata": info.has_metadata}
+    db.flush()
+    return model

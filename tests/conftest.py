@@ -1,0 +1,65 @@
+"""Fixtures shared by every test folder: a clean farm environment and the two databases.
+
+Every database test runs twice, on SQLite and on PostgreSQL (a throwaway cluster, started once
+per test session).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import storage
+from tests.support.cli import farm
+from tests.support.postgres import create_database, postgres_server
+
+# Small but real measurements: the tests check plumbing and numbers' presence, not speed.
+FAST_PROTOCOL = {"FARM_REPEATS": "2", "FARM_NUM_RUNS": "3", "FARM_MIN_SECS": "0.05",
+                 "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20"}
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'farm.db'}"
+    base = request.getfixturevalue("postgres_base_url")
+    return create_database(base, f"farm_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A clean environment (no FARM_* from the caller), FARM_HOME in tmp, fast protocol.
+
+    Applied to this process (monkeypatch) and returned for subprocesses.
+    """
+    for key in list(os.environ):
+        if key.startswith("FARM_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "farm-home"
+    env = {"FARM_HOME": str(home), **FAST_PROTOCOL}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    yield dict(os.environ)
+    storage.dispose_engines()
+
+
+@pytest.fixture
+def farm_db_env(farm_env: dict[str, str], database_url: str,
+                monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``farm_env`` on each database (PostgreSQL upgraded explicitly, as a farm would)."""
+    if not database_url.startswith("sqlite"):
+        monkeypatch.setenv("FARM_DATABASE_URL", database_url)
+        farm_env = farm_env | {"FARM_DATABASE_URL": database_url}
+        assert farm("db", "upgrade", env=farm_env).returncode == 0
+    return farm_env
