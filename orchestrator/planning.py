@@ -1,0 +1,184 @@
+"""Planning: a submission (models x devices x threads x delegates) becomes a list of jobs.
+
+The parsing of the CLI's lists and the expansion itself are pure functions; ``create_run`` stores
+the plan. Rules:
+
+- CPU and XNNPACK run once per thread count; GPU and NNAPI run once per model and device, with the
+  largest thread count for their CPU fallback (thread count is not what those configs measure).
+- A config the device cannot run is planned as a *skipped* job with the reason (NNAPI exists only on
+  Android), so the report shows it instead of silently leaving it out.
+- A job's id is derived from (run, device, model, delegate, threads): the idempotency key under which
+  its execution is recorded, however often it is delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import PlanError
+from orchestrator.schema import Device, Job, Model, Run
+
+__all__ = [
+    "DELEGATE_NAMES",
+    "JobPlan",
+    "Submission",
+    "create_run",
+    "expand",
+    "job_id",
+    "parse_delegates",
+    "parse_names",
+    "parse_threads",
+]
+
+DELEGATE_NAMES = ("cpu", "xnnpack", "gpu", "nnapi")
+_THREADED = ("cpu", "xnnpack")
+
+
+def parse_threads(text: str) -> tuple[int, ...]:
+    """``"1,2,4"`` -> (1, 2, 4); anything else is a ``PlanError`` naming the bad item."""
+    items = [item.strip() for item in text.split(",")]
+    threads: list[int] = []
+    for item in items:
+        if not item.isdigit() or int(item) < 1 or int(item) > 256:
+            raise PlanError(f"--threads: {item!r} is not a thread count",
+                            hint="give whole numbers from 1 to 256 separated by commas, e.g. 1,2,4")
+        if int(item) not in threads:
+            threads.append(int(item))
+    return tuple(threads)
+
+
+def parse_delegates(text: str) -> tuple[str, ...]:
+    names = parse_names(text, "--delegates")
+    if names == ("all",):
+        return DELEGATE_NAMES
+    unknown = [name for name in names if name not in DELEGATE_NAMES]
+    if unknown:
+        raise PlanError(f"--delegates: unknown delegate {unknown[0]!r}",
+                        hint=f"choose from {', '.join(DELEGATE_NAMES)} (or all)")
+    return names
+
+
+def parse_names(text: str, option: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
+    if not names:
+        raise PlanError(f"{option} is empty", hint=f"give a comma-separated list to {option}")
+    return names
+
+
+@dataclass(frozen=True)
+class Submission:
+    models: tuple[str, ...] = ("all",)
+    devices: tuple[str, ...] = ("local",)
+    threads: tuple[int, ...] = (1, 2, 4)
+    delegates: tuple[str, ...] = ("cpu", "xnnpack")
+    repeats: int = 3
+    protocol: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "manual"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"models": list(self.models), "devices": list(self.devices),
+                "threads": list(self.threads), "delegates": list(self.delegates),
+                "repeats": self.repeats, "protocol": dict(self.protocol)}
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    device: Device
+    model: Model
+    delegate: str
+    num_threads: int
+    skip_reason: str | None = None
+
+
+def _is_android(device: Device) -> bool:
+    return device.kind != "local"
+
+
+def expand(submission: Submission, models: Sequence[Model],
+           devices: Sequence[Device]) -> list[JobPlan]:
+    """The jobs of a submission, device-major so each device's jobs stay together."""
+    plans: list[JobPlan] = []
+    widest = max(submission.threads)
+    for device in devices:
+        for model in models:
+            for delegate in submission.delegates:
+                threads = submission.threads if delegate in _THREADED else (widest,)
+                for n in threads:
+                    reason = None
+                    if delegate == "nnapi" and not _is_android(device):
+                        reason = "NNAPI exists only on Android; this device is not a phone"
+                    plans.append(JobPlan(device, model, delegate, n, reason))
+    return plans
+
+
+def job_id(run_id: str, plan: JobPlan) -> str:
+    key = f"{run_id}|{plan.device.serial}|{plan.model.sha256}|{plan.delegate}|{plan.num_threads}"
+    return hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def resolve_devices(db: Session, names: Sequence[str]) -> list[Device]:
+    rows = list(db.scalars(select(Device).order_by(Device.serial)))
+    if names == ("all",):
+        return [row for row in rows if row.state == "device"]
+    by_serial = {row.serial: row for row in rows}
+    unknown = [name for name in names if name not in by_serial]
+    if unknown:
+        known = ", ".join(sorted(by_serial)) or "none"
+        raise PlanError(f"unknown device {unknown[0]!r}",
+                        hint=f"known devices: {known}; see `farm devices list`")
+    return [by_serial[name] for name in names]
+
+
+def resolve_models(db: Session, names: Sequence[str]) -> tuple[list[Model], list[str]]:
+    """Models by name (or ``all``), plus notes on what ``all`` could not include."""
+    from models.selection import select_all
+
+    if names == ("all",):
+        selection = select_all(db)
+        if not selection.models:
+            raise PlanError("no models are available",
+                            hint="register one with `farm models add PATH`",)
+        return selection.models, selection.missing
+    rows = {row.name: row for row in db.scalars(select(Model))}
+    unknown = [name for name in names if name not in rows]
+    if unknown:
+        known = ", ".join(sorted(rows)) or "none"
+        raise PlanError(f"unknown model {unknown[0]!r}",
+                        hint=f"known models: {known}; add one with `farm models add PATH`")
+    return [rows[name] for name in names], []
+
+
+def create_run(db: Session, submission: Submission) -> tuple[Run, list[str]]:
+    """Resolve names, expand, and store the run with its jobs. Returns the run and notes."""
+    if submission.repeats < 1:
+        raise PlanError("--repeats must be at least 1", hint="use --repeats 3 (the default)")
+    models, notes = resolve_models(db, submission.models)
+    devices = resolve_devices(db, submission.devices)
+    if not devices:
+        raise PlanError("no devices are available",
+                        hint="connect a phone (`adb devices`) or use --devices local")
+    run = Run(id=new_run_id(), status="queued", trigger=submission.trigger,
+              spec=submission.to_json())
+    db.add(run)
+    for seq, plan in enumerate(expand(submission, models, devices)):
+        db.add(Job(
+            id=job_id(run.id, plan), run_id=run.id, seq=seq, device_id=plan.device.id,
+            model_id=plan.model.id, delegate=plan.delegate, num_threads=plan.num_threads,
+            config={"repeats": submission.repeats, **submission.protocol},
+            status="skipped" if plan.skip_reason else "pending",
+            error_kind="unsupported" if plan.skip_reason else None,
+            error_message=plan.skip_reason,
+        ))
+    db.flush()
+    return run, notes
