@@ -1,0 +1,12 @@
+"""Every command module of the CLI, registered on the root app in help order."""
+
+from __future__ import annotations
+
+import typer
+
+from orchestrator.cli import config, db, models, runs, submit
+
+
+def register(app: typer.Typer) -> None:
+    for module in (submit, runs, models, config, db):
+        module.register(app)

@@ -1,0 +1,126 @@
+"""``farm submit``: plan model x device x config jobs and run them (embedded mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.cli._common import console, err_console, fmt_ms, settings
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError
+from orchestrator.executor import ProgressEvent, pending_work, run_embedded
+from orchestrator.inventory import ensure_builtin_models, ensure_local_device
+from orchestrator.planning import (
+    Submission,
+    create_run,
+    parse_delegates,
+    parse_names,
+    parse_threads,
+)
+from orchestrator.queries import ResultRow, get_run, run_results
+from orchestrator.storage import session_scope
+
+
+def report_path(current: Settings, run_id: str) -> Path:
+    return current.home_path / "reports" / f"run-{run_id}.html"
+
+
+def _run_with_progress(current: Settings, run_id: str) -> None:
+    work = pending_work(current, run_id)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[job]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        tasks = {serial: progress.add_task(serial, total=sum(r for _, _, r in jobs), job="")
+                 for serial, jobs in work.items()}
+        counted: dict[str, int] = {}
+
+        def on_event(event: ProgressEvent) -> None:
+            # A job that fails early still accounts for all of its planned sessions.
+            delta = event.sessions_done - counted.get(event.job_id, 0)
+            counted[event.job_id] = event.sessions_done
+            progress.update(tasks[event.device], advance=delta, job=event.label)
+
+        run_embedded(current, run_id, progress=on_event)
+
+
+def _summary_table(rows: Sequence[ResultRow]) -> Table:
+    table = Table(title="results (median of sessions; ms)")
+    for column in ("device", "model", "config", "status"):
+        table.add_column(column)
+    for column in ("median", "min-max"):
+        table.add_column(column, justify="right")
+    table.add_column("note")
+    for r in rows:
+        message = (r.error_message or "").strip().splitlines()
+        note = f"{r.error_kind}: {message[0] if message else ''}" if r.error_kind else ""
+        # Errors can be long: a short first line keeps the table readable (`farm results` has all).
+        note = note if len(note) <= 40 else note[:39] + "…"
+        style = {"failed": "red", "skipped": "yellow"}.get(r.status, "")
+        table.add_row(r.device, r.model, r.config, f"[{style}]{r.status}[/]" if style else r.status,
+                      fmt_ms(r.value_ms),
+                      f"{fmt_ms(r.min_ms)}-{fmt_ms(r.max_ms)}" if r.min_ms is not None else "-",
+                      escape(note))
+    return table
+
+
+def submit(
+    models: Annotated[str, typer.Option(help="'all' or comma-separated model names")] = "all",
+    devices: Annotated[str, typer.Option(help="'all', 'local' or comma-separated serials")] = "local",
+    threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,2,4",
+    delegates: Annotated[str, typer.Option(
+        help="comma-separated: cpu (builtin kernels), xnnpack, gpu, nnapi; or all")] = "cpu,xnnpack",
+    repeats: Annotated[int | None, typer.Option(
+        help="independent sessions per config [default: 3, or farm.toml]")] = None,
+    num_runs: Annotated[int | None, typer.Option(help="minimum measured runs per session")] = None,
+    min_secs: Annotated[float | None, typer.Option(help="minimum measured seconds per session")
+                        ] = None,
+    report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
+) -> None:
+    """Benchmark models on devices: plan the jobs, run them, print a summary and the report path."""
+    # Parse every list before touching the database: bad input writes nothing.
+    model_names, device_names = parse_names(models, "--models"), parse_names(devices, "--devices")
+    thread_counts, delegate_names = parse_threads(threads), parse_delegates(delegates)
+    current = settings()
+    if not current.is_embedded:
+        raise ConfigError("FARM_BROKER_URL is set, but this version runs submissions only in "
+                          "embedded mode", hint="unset FARM_BROKER_URL to run in this process")
+    # The protocol is frozen into every job's config: a job records exactly what it measured with.
+    protocol = current.protocol() | {key: value for key, value in (
+        ("repeats", repeats), ("num_runs", num_runs), ("min_secs", min_secs)) if value is not None}
+    submission = Submission(models=model_names, devices=device_names, threads=thread_counts,
+                            delegates=delegate_names, repeats=int(protocol.pop("repeats")),
+                            protocol=protocol)
+    with session_scope(current) as db:
+        ensure_local_device(db)
+        ensure_builtin_models(db, current)
+        run, notes = create_run(db, submission)
+        run_id = run.id
+    for note in notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    console.print(f"run [bold]{run_id}[/]")
+    try:
+        _run_with_progress(current, run_id)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]stopped[/]: run {run_id} cancelled; finished jobs are kept")
+        raise typer.Exit(130) from None
+    with session_scope(current) as db:
+        summary = get_run(db, run_id)
+        rows = run_results(db, run_id)
+    console.print(_summary_table(rows))
+    console.print(f"run {run_id}: {summary.status}, {summary.done} done, {summary.failed} failed, "
+                  f"{summary.skipped} skipped")
+    if report:
+        from dashboards.report import render_run_report, write_report
+
+        path = write_report(render_run_report(summary, rows), report_path(current, run_id))
+        console.print(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit")(submit)
