@@ -1,0 +1,38 @@
+"""The public surface is fixed: adding or removing an export is a decision, made here on purpose."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "orchestrator.errors": {
+        "FarmError", "ConfigError", "PlanError", "ModelError", "CatalogError", "DeviceError",
+        "DeviceNotFound", "DeviceUnavailable", "DeviceLost", "DeviceStorageFull", "ToolError",
+        "ParseError", "LogFileError", "NotFound", "StorageError",
+    },
+    "orchestrator.results": {
+        "ERROR_KINDS", "MEASURE_FIELDS", "PARSED_RUN_SCHEMA_VERSION", "DelegateInfo", "OpRow",
+        "ParsedRun", "RunError",
+    },
+    "orchestrator.schema": {"Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"},
+    "workers.tools.benchmark_argv": {"DELEGATES", "SessionSpec", "build_argv", "host_runner_argv"},
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_exports_are_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert set(module.__all__) == PUBLIC[module_name]
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.__all__ names missing {name}"
+
+
+def test_every_farm_error_has_a_kind_and_an_exit_code() -> None:
+    from orchestrator import errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.FarmError)
+        assert cls.kind and isinstance(cls.exit_code, int) and cls.exit_code > 0
