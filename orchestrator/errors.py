@@ -107,6 +107,7 @@ class ToolError(FarmError):
 
 
 class ParseError(FarmError):
+    exit_code = 2
     kind = "parse"
 
 
