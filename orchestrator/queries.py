@@ -1,23 +1,51 @@
-"""Read-side queries shared by ``farm runs``, ``farm results`` and the reports.
+"""Read-side queries shared by ``farm runs``, ``farm results``, the reports and the dashboard.
 
-Aggregation happens in SQL (one grouped query over sessions), so a run's table costs one round trip
-whatever its number of sessions. Results come back as plain rows (``ResultRow``) and runs as
-``RunSummary``; the CLI and the reports format them.
+Aggregation happens in SQL: a results table is one grouped query over sessions, a history is one
+grouped query over jobs with long spans folded into buckets of nights, so what comes back to Python
+is bounded by the number of series and points a page shows, never by the number of sessions.
+Results come back as plain frozen rows; the CLI and the dashboards format them.
+
+Vocabulary: a *series* is device x model x delegate x threads; a *night* is the creation day of a
+run with ``trigger == "nightly"``, and a series' nightly value is its job's ``value_ms`` (the median
+of that job's sessions).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, distinct, func, select, true
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.errors import NotFound
 from orchestrator.schema import Device, Job, Model, Run, Session
 
-__all__ = ["ResultRow", "RunSummary", "get_run", "list_runs", "run_results", "run_sessions"]
+__all__ = [
+    "DeviceHealth",
+    "HistoryPoint",
+    "ModelSummary",
+    "ResultRow",
+    "RunProvenance",
+    "RunSummary",
+    "SessionRow",
+    "TemperaturePoint",
+    "fleet",
+    "get_run",
+    "latest_results",
+    "list_models",
+    "list_runs",
+    "nightly_history",
+    "run_provenance",
+    "run_results",
+    "run_sessions",
+    "temperature_history",
+    "unsupported_ops",
+]
 
 
 @dataclass(frozen=True)
@@ -67,11 +95,139 @@ class ResultRow:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SessionRow:
+    """One session of a run, as the report's environment and failure sections need it."""
+
+    job_id: str
+    device: str
+    model: str
+    delegate: str
+    threads: int
+    repeat_index: int
+    status: str
+    inference_avg_ms: float | None
+    temp_before_c: float | None
+    temp_after_c: float | None
+    thermal_status: int | None
+    started_at: datetime | None
+    error_kind: str | None
+    error_message: str | None
+
+    @property
+    def config(self) -> str:
+        return f"{self.delegate} x{self.threads}"
+
+
+@dataclass(frozen=True)
+class ModelProvenance:
+    name: str
+    provenance: str
+    catalog_name: str | None
+    sha256: str  # as measured by the sessions (the model row may have moved on since)
+    size_mb: float
+    sessions: int
+
+
+@dataclass(frozen=True)
+class ToolProvenance:
+    name: str | None
+    version: str | None
+    sha256: str | None
+    sessions: int
+
+
+@dataclass(frozen=True)
+class DeviceProvenance:
+    serial: str
+    description: str
+    fingerprint: str | None  # as recorded by the sessions
+    sessions: int
+
+
+@dataclass(frozen=True)
+class RunProvenance:
+    models: list[ModelProvenance] = field(default_factory=list)
+    tools: list[ToolProvenance] = field(default_factory=list)
+    devices: list[DeviceProvenance] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    """A device row with its recent activity (jobs and sessions of runs created since ``since``)."""
+
+    serial: str
+    kind: str
+    state: str
+    manufacturer: str | None
+    model: str | None
+    soc: str | None
+    abi: str | None
+    os: str | None
+    fingerprint: str | None
+    ram_mb: int | None
+    gpu: str | None
+    host: str | None
+    first_seen: datetime
+    last_seen: datetime
+    jobs: int
+    failed: int
+    sessions: int
+    hot_sessions: int
+    max_temp_c: float | None
+    last_run_at: datetime | None
+
+    @property
+    def description(self) -> str:
+        return " ".join(p for p in (self.manufacturer, self.model) if p) or self.serial
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    provenance: str
+    catalog_name: str | None
+    sha256: str
+    size_mb: float
+    devices: int
+    jobs: int
+    last_run_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """A series over one bucket of nights: the mean, lowest and highest nightly value in it."""
+
+    device: str
+    model: str
+    delegate: str
+    threads: int
+    night: datetime  # the first night of the bucket
+    value_ms: float
+    low_ms: float
+    high_ms: float
+    nights: int
+
+    @property
+    def config(self) -> str:
+        return f"{self.delegate} x{self.threads}"
+
+
+@dataclass(frozen=True)
+class TemperaturePoint:
+    day: datetime  # the first day of the bucket
+    before_c: float | None  # mean
+    after_c: float | None  # mean
+    after_max_c: float | None
+    sessions: int
+    hot: int
+
+
 def _count(status: str) -> Any:
     return func.sum(case((Job.status == status, 1), else_=0))
 
 
-def list_runs(db: DbSession, limit: int = 50) -> list[RunSummary]:
+def list_runs(db: DbSession, limit: int = 50, id_prefix: str | None = None) -> list[RunSummary]:
     query = (
         select(Run, func.count(Job.id), _count("done"), _count("failed"), _count("skipped"))
         .outerjoin(Job, Job.run_id == Run.id)
@@ -79,6 +235,8 @@ def list_runs(db: DbSession, limit: int = 50) -> list[RunSummary]:
         .order_by(Run.created_at.desc())
         .limit(limit)
     )
+    if id_prefix is not None:
+        query = query.where(Run.id.startswith(id_prefix, autoescape=True))
     return [
         RunSummary(run.id, run.status, run.trigger, run.created_at, run.finished_at,
                    total, done or 0, failed or 0, skipped or 0, run.spec)
@@ -87,7 +245,10 @@ def list_runs(db: DbSession, limit: int = 50) -> list[RunSummary]:
 
 
 def get_run(db: DbSession, run_id: str) -> RunSummary:
-    matches = [r for r in list_runs(db, limit=10_000) if r.id == run_id or r.id.startswith(run_id)]
+    matches = list_runs(db, limit=6, id_prefix=run_id)
+    exact = [m for m in matches if m.id == run_id]
+    if exact:
+        return exact[0]
     if not matches:
         raise NotFound(f"no run {run_id!r}", hint="see `farm runs list` for run ids")
     if len(matches) > 1:
@@ -96,7 +257,15 @@ def get_run(db: DbSession, run_id: str) -> RunSummary:
     return matches[0]
 
 
-def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
+# The worst verdict of a job's sessions wins: none > partial > full.
+_COVERAGE_RANK = case((Session.delegate_coverage == "none", 3),
+                      (Session.delegate_coverage == "partial", 2),
+                      (Session.delegate_coverage == "full", 1))
+_COVERAGE_NAMES = {3: "none", 2: "partial", 1: "full"}
+
+
+def _result_rows(db: DbSession, jobs: ColumnElement[bool]) -> list[ResultRow]:
+    """Result rows for the jobs matching ``jobs``, session statistics grouped in SQL."""
     ok = Session.status == "ok"
     stats = (
         select(
@@ -107,10 +276,10 @@ def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
             func.avg(case((ok, Session.init_ms))).label("init_ms"),
             func.avg(case((ok, Session.first_inference_ms))).label("first_ms"),
             func.max(case((ok, Session.memory_peak_mb))).label("peak_mb"),
-            func.max(Session.delegate_coverage).label("coverage"),
+            func.max(_COVERAGE_RANK).label("coverage"),
         )
         .join(Job, Job.id == Session.job_id)
-        .where(Job.run_id == run_id)
+        .where(jobs)
         .group_by(Session.job_id)
         .subquery()
     )
@@ -119,8 +288,8 @@ def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
         .join(Device, Device.id == Job.device_id)
         .join(Model, Model.id == Job.model_id)
         .outerjoin(stats, stats.c.job_id == Job.id)
-        .where(Job.run_id == run_id)
-        .order_by(Job.seq)
+        .where(jobs)
+        .order_by(Job.run_id, Job.seq)
     )
     rows = []
     for job, serial, device_model, model, *s in db.execute(query):
@@ -131,17 +300,241 @@ def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
             size_mb=model.size_bytes / 1e6, delegate=job.delegate, threads=job.num_threads,
             status=job.status, value_ms=job.value_ms, sessions=n or 0, min_ms=min_ms,
             max_ms=max_ms, init_ms=init_ms, first_inference_ms=first_ms, memory_peak_mb=peak_mb,
-            delegate_coverage=coverage, error_kind=job.error_kind, error_message=job.error_message,
+            delegate_coverage=_COVERAGE_NAMES.get(coverage or 0),
+            error_kind=job.error_kind, error_message=job.error_message,
         ))
     return rows
 
 
-def run_sessions(db: DbSession, run_id: str) -> list[dict[str, Any]]:
-    """Every session value of a run (for spread plots): job id, repeat, status, inference_avg_ms."""
-    query = (
-        select(Session.job_id, Session.repeat_index, Session.status, Session.inference_avg_ms)
-        .join(Job, Job.id == Session.job_id)
-        .where(Job.run_id == run_id)
-        .order_by(Session.job_id, Session.repeat_index)
+def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
+    return _result_rows(db, Job.run_id == run_id)
+
+
+def latest_results(db: DbSession, *, device: str | None = None,
+                   model: str | None = None) -> list[ResultRow]:
+    """The newest finished (done / failed / skipped) job of every series, optionally of one device
+    or one model: what a drilldown page shows as "the current numbers"."""
+    rank = func.row_number().over(
+        partition_by=(Job.device_id, Job.model_id, Job.delegate, Job.num_threads),
+        order_by=(Run.created_at.desc(), Job.seq.desc()),
+    ).label("rank")
+    ranked = (
+        select(Job.id.label("id"), rank)
+        .join(Run, Run.id == Job.run_id)
+        .join(Device, Device.id == Job.device_id)
+        .join(Model, Model.id == Job.model_id)
+        .where(Job.status.in_(("done", "failed", "skipped")),
+               Device.serial == device if device is not None else true(),
+               Model.name == model if model is not None else true())
+        .subquery()
     )
-    return [dict(row._mapping) for row in db.execute(query)]
+    latest = select(ranked.c.id).where(ranked.c.rank == 1)
+    return _result_rows(db, Job.id.in_(latest))
+
+
+def _thermal_status(environment: dict[str, Any] | None) -> int | None:
+    """Android's thermal status (0 none .. 6 shutdown), wherever the runner recorded it."""
+    env = environment or {}
+    for source in (env, env.get("after") or {}, env.get("before") or {}):
+        value = source.get("thermal_status") if isinstance(source, dict) else None
+        if isinstance(value, int | float):
+            return int(value)
+    return None
+
+
+def run_sessions(db: DbSession, run_id: str) -> list[SessionRow]:
+    """Every session of a run, in planning order (a run's sessions are bounded by its plan)."""
+    query = (
+        select(Session.job_id, Device.serial, Model.name, Job.delegate, Job.num_threads,
+               Session.repeat_index, Session.status, Session.inference_avg_ms,
+               Session.temp_before_c, Session.temp_after_c, Session.environment,
+               Session.started_at, Session.error_kind, Session.error_message)
+        .join(Job, Job.id == Session.job_id)
+        .join(Device, Device.id == Job.device_id)
+        .join(Model, Model.id == Job.model_id)
+        .where(Job.run_id == run_id)
+        .order_by(Job.seq, Session.repeat_index)
+    )
+    return [
+        SessionRow(job_id, serial, model, delegate, threads, repeat, status, avg, before, after,
+                   _thermal_status(env), started, kind, message)
+        for (job_id, serial, model, delegate, threads, repeat, status, avg, before, after, env,
+             started, kind, message) in db.execute(query)
+    ]
+
+
+def unsupported_ops(db: DbSession, job_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The ops a delegate refused, per job (only jobs with partial or no delegate coverage)."""
+    ids = list(job_ids)
+    found: dict[str, set[str]] = defaultdict(set)
+    # Chunks keep the IN list under every driver's bound-parameter limit.
+    for start in range(0, len(ids), 500):
+        query = select(Session.job_id, Session.delegate_detail).where(
+            Session.job_id.in_(ids[start:start + 500]),
+            Session.delegate_coverage.in_(("partial", "none")))
+        for job_id, detail in db.execute(query):
+            ops = (detail or {}).get("unsupported_ops") or []
+            found[job_id].update(str(op) for op in ops)
+    return {job_id: tuple(sorted(ops)) for job_id, ops in found.items()}
+
+
+def run_provenance(db: DbSession, run_id: str) -> RunProvenance:
+    """Models, tools and device fingerprints a run's sessions actually used (grouped in SQL)."""
+    in_run = Job.run_id == run_id
+    models = select(Model.name, Model.provenance, Model.catalog_name,
+                    func.coalesce(Session.model_sha256, Model.sha256), Model.size_bytes,
+                    func.count(Session.id)) \
+        .select_from(Job).join(Model, Model.id == Job.model_id) \
+        .outerjoin(Session, Session.job_id == Job.id).where(in_run) \
+        .group_by(Model.name, Model.provenance, Model.catalog_name,
+                  func.coalesce(Session.model_sha256, Model.sha256), Model.size_bytes) \
+        .order_by(Model.name)
+    tools = select(Session.tool_name, Session.tool_version, Session.tool_sha256,
+                   func.count(Session.id)) \
+        .join(Job, Job.id == Session.job_id).where(in_run) \
+        .group_by(Session.tool_name, Session.tool_version, Session.tool_sha256) \
+        .order_by(Session.tool_name, Session.tool_version)
+    devices = select(Device.serial, Device.manufacturer, Device.model,
+                     func.coalesce(Session.device_fingerprint, Device.fingerprint),
+                     func.count(Session.id)) \
+        .select_from(Job).join(Device, Device.id == Job.device_id) \
+        .outerjoin(Session, Session.job_id == Job.id).where(in_run) \
+        .group_by(Device.serial, Device.manufacturer, Device.model,
+                  func.coalesce(Session.device_fingerprint, Device.fingerprint)) \
+        .order_by(Device.serial)
+    return RunProvenance(
+        models=[ModelProvenance(n, p, c, sha, size / 1e6, k) for n, p, c, sha, size, k
+                in db.execute(models)],
+        tools=[ToolProvenance(n, v, sha, k) for n, v, sha, k in db.execute(tools)],
+        devices=[DeviceProvenance(serial, " ".join(x for x in (maker, model) if x) or serial,
+                                  fp, k) for serial, maker, model, fp, k in db.execute(devices)],
+    )
+
+
+def fleet(db: DbSession, since: datetime, hot_c: float) -> list[DeviceHealth]:
+    """Every device with its activity in runs created since ``since`` (sessions at or above
+    ``hot_c`` after the run count as hot)."""
+    recent = Run.created_at >= since
+    jobs = (
+        select(Job.device_id.label("device_id"), func.count(Job.id).label("jobs"),
+               func.sum(case((Job.status == "failed", 1), else_=0)).label("failed"),
+               func.max(Run.created_at).label("last_run_at"))
+        .join(Run, Run.id == Job.run_id).where(recent).group_by(Job.device_id).subquery()
+    )
+    sessions = (
+        select(Job.device_id.label("device_id"), func.count(Session.id).label("sessions"),
+               func.sum(case((Session.temp_after_c >= hot_c, 1), else_=0)).label("hot"),
+               func.max(Session.temp_after_c).label("max_temp"))
+        .join(Job, Job.id == Session.job_id).join(Run, Run.id == Job.run_id)
+        .where(recent).group_by(Job.device_id).subquery()
+    )
+    query = (
+        select(Device, jobs.c.jobs, jobs.c.failed, jobs.c.last_run_at, sessions.c.sessions,
+               sessions.c.hot, sessions.c.max_temp)
+        .outerjoin(jobs, jobs.c.device_id == Device.id)
+        .outerjoin(sessions, sessions.c.device_id == Device.id)
+        .order_by(Device.serial)
+    )
+    return [
+        DeviceHealth(d.serial, d.kind, d.state, d.manufacturer, d.model, d.soc, d.abi, d.os,
+                     d.fingerprint, d.ram_mb, d.gpu, d.host, d.first_seen, d.last_seen,
+                     n_jobs or 0, failed or 0, n_sessions or 0, hot or 0, max_temp, last_run)
+        for d, n_jobs, failed, last_run, n_sessions, hot, max_temp in db.execute(query)
+    ]
+
+
+def list_models(db: DbSession) -> list[ModelSummary]:
+    query = (
+        select(Model, func.count(distinct(Job.device_id)), func.count(Job.id),
+               func.max(Run.created_at))
+        .outerjoin(Job, Job.model_id == Model.id)
+        .outerjoin(Run, Run.id == Job.run_id)
+        .group_by(Model.id)
+        .order_by(Model.name)
+    )
+    return [ModelSummary(m.name, m.provenance, m.catalog_name, m.sha256, m.size_bytes / 1e6,
+                         devices, jobs, last) for m, devices, jobs, last in db.execute(query)]
+
+
+def _epoch_days(db: DbSession, column: Any) -> Any:
+    if db.get_bind().dialect.name == "sqlite":
+        return func.julianday(column)
+    return func.extract("epoch", column) / 86400.0
+
+
+def _bucket(db: DbSession, column: Any, width_days: int) -> Any:
+    days = _epoch_days(db, column) / width_days
+    # Day numbers are positive, so SQLite's truncating cast is a floor; PostgreSQL's cast rounds.
+    if db.get_bind().dialect.name == "sqlite":
+        return cast(days, Integer)
+    return func.floor(days)
+
+
+def _width(first: datetime | None, last: datetime | None, buckets: int) -> int:
+    """Whole days per bucket so that the span fits in ``buckets`` buckets."""
+    if first is None or last is None:
+        return 1
+    span = (last - first).total_seconds() / 86400 + 1
+    return max(1, math.ceil(span / max(1, buckets)))
+
+
+def nightly_history(db: DbSession, *, device: str | None = None, model: str | None = None,
+                    max_points: int = 4000) -> list[HistoryPoint]:
+    """Nightly values of every series (of one device / model), folded into buckets of whole
+    nights so that the result has at most about ``max_points`` points."""
+    where = and_(
+        Run.trigger == "nightly", Job.status == "done", Job.value_ms.is_not(None),
+        Device.serial == device if device is not None else true(),
+        Model.name == model if model is not None else true(),
+    )
+
+    def scoped(query: Any) -> Any:
+        return (query.select_from(Job).join(Run, Run.id == Job.run_id)
+                .join(Device, Device.id == Job.device_id).join(Model, Model.id == Job.model_id)
+                .where(where))
+
+    series_key = (Device.serial, Model.name, Job.delegate, Job.num_threads)
+    n_series = db.scalar(select(func.count()).select_from(
+        scoped(select(*series_key)).group_by(*series_key).subquery())) or 0
+    if not n_series:
+        return []
+    first, last = db.execute(scoped(select(func.min(Run.created_at), func.max(Run.created_at)))
+                             ).one()
+    bucket = _bucket(db, Run.created_at, _width(first, last, max_points // n_series)
+                     ).label("bucket")
+    query = (
+        scoped(select(*series_key, bucket, func.min(Run.created_at), func.avg(Job.value_ms),
+                      func.min(Job.value_ms), func.max(Job.value_ms),
+                      func.count(distinct(Run.id))))
+        .group_by(*series_key, bucket)
+        .order_by(*series_key, bucket)
+    )
+    return [HistoryPoint(serial, name, delegate, threads, night, avg, low, high, nights)
+            for serial, name, delegate, threads, _, night, avg, low, high, nights
+            in db.execute(query)]
+
+
+def temperature_history(db: DbSession, device: str, *, hot_c: float,
+                        max_points: int = 400) -> list[TemperaturePoint]:
+    """A device's session temperatures per day (by run creation), in at most ``max_points``
+    buckets of whole days."""
+    def scoped(query: Any) -> Any:
+        return (query.select_from(Session).join(Job, Job.id == Session.job_id)
+                .join(Run, Run.id == Job.run_id).join(Device, Device.id == Job.device_id)
+                .where(Device.serial == device))
+
+    first, last = db.execute(scoped(select(func.min(Run.created_at), func.max(Run.created_at)))
+                             ).one()
+    if first is None:
+        return []
+    bucket = _bucket(db, Run.created_at, _width(first, last, max_points)).label("bucket")
+    query = (
+        scoped(select(bucket, func.min(Run.created_at), func.avg(Session.temp_before_c),
+                      func.avg(Session.temp_after_c), func.max(Session.temp_after_c),
+                      func.count(Session.id),
+                      func.sum(case((Session.temp_after_c >= hot_c, 1), else_=0))))
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    return [TemperaturePoint(day, before, after, after_max, n, hot or 0)
+            for _, day, before, after, after_max, n, hot in db.execute(query)]

@@ -29,7 +29,7 @@ from workers.runners import RawSession, runner_for
 from workers.tools.benchmark_argv import SessionSpec
 from workers.tools.benchmark_output import parse_one
 
-__all__ = ["JobOutcome", "execute_job", "session_from_parsed"]
+__all__ = ["JobOutcome", "execute_job", "session_from_parsed", "session_values"]
 
 #: called after each stored session: (job id, sessions done, sessions planned)
 ProgressCallback = Callable[[str, int, int], None]
@@ -72,20 +72,30 @@ def _load(db: DbSession, job_id: str) -> Job:
     return job
 
 
+def session_values(raw: RawSession) -> dict[str, object]:
+    """Session columns from a raw session: the parse, corrected by what only the runner knows."""
+    parsed = parse_one(raw.output)
+    values = session_from_parsed(parsed)
+    if raw.error_kind and parsed.status != "failed":
+        # The runner ended the session (timeout, lost device) before the tool could say why.
+        values |= {"status": "incomplete" if parsed.status != "ok" else "failed",
+                   "error_kind": raw.error_kind, "error_message": raw.error_message}
+    elif parsed.status == "ok" and raw.exit_code not in (0, None):
+        values |= {"status": "failed", "error_kind": "crash",
+                   "error_message": f"the tool exited with status {raw.exit_code} after its summary"}
+    elif parsed.status == "incomplete" and parsed.error is None:
+        # Output that just stops says nothing of why; the exit status is all the evidence there is.
+        crashed = raw.exit_code not in (0, None)
+        values |= {"error_kind": "crash" if crashed else "unknown",
+                   "error_message": f"the tool exited with status {raw.exit_code} before printing "
+                                    "a summary" if crashed else
+                                    "the output ended before the tool printed a summary"}
+    return values
+
+
 def _store_session(settings: Settings, job_id: str, index: int, raw: RawSession,
                    provenance: dict[str, object]) -> Session:
-    parsed = parse_one(raw.output)
-    if raw.error_kind and parsed.status != "failed":
-        # The process was killed or lost before the tool could say what went wrong.
-        values = session_from_parsed(parsed) | {
-            "status": "incomplete" if parsed.status != "ok" else "failed",
-            "error_kind": raw.error_kind, "error_message": raw.error_message}
-    elif parsed.status == "ok" and raw.exit_code not in (0, None):
-        values = session_from_parsed(parsed) | {
-            "status": "failed", "error_kind": "crash",
-            "error_message": f"the tool exited with status {raw.exit_code} after its summary"}
-    else:
-        values = session_from_parsed(parsed)
+    values = session_values(raw)
     with session_scope(settings) as db:
         row = Session(job_id=job_id, repeat_index=index, imported=False,
                       started_at=raw.started_at, finished_at=raw.finished_at,
