@@ -1,0 +1,76 @@
+"""``farm devices simulate`` and ``farm devices list`` as a user runs them, in a real process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.adb import AdbServer
+
+# The devices commands on their own Typer app, as ``orchestrator.cli.devices.register`` wires them.
+_CLI = ("import typer; from orchestrator.cli.devices import register; "
+        "app = typer.Typer(); register(app); app()")
+
+
+def _devices(adb: AdbServer, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", _CLI, "devices", *args], env=adb.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_simulate_connects_phones_lists_them_and_stops_on_sigterm(adb: AdbServer) -> None:
+    sim = _devices(adb, "simulate", "--count", "2", "--profile", "galaxy-s21", "--base-port", "0")
+    try:
+        assert sim.stdout is not None
+        serials = [sim.stdout.readline().split()[0] for _ in range(2)]
+        assert all(s.startswith("127.0.0.1:") for s in serials), serials
+        for serial in serials:
+            adb.wait_state(serial, "device")
+        listing = _devices(adb, "list", "--json")
+        out, err = listing.communicate(timeout=60)
+        assert listing.returncode == 0, err
+        rows = {row["serial"]: row for row in json.loads(out)}
+        assert all(rows[s]["state"] == "device" and rows[s]["model"] == "SM-G991B" for s in serials)
+        sim.send_signal(signal.SIGTERM)
+        assert sim.wait(timeout=30) == 0
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+    for serial in serials:
+        assert adb.state(serial) is None  # disconnected from the adb server
+        with socket.socket() as s:  # and the phone process is gone
+            assert s.connect_ex(("127.0.0.1", int(serial.rsplit(":", 1)[1]))) != 0
+
+
+def test_unknown_profile_is_a_clear_error(adb: AdbServer) -> None:
+    started = time.monotonic()
+    sim = _devices(adb, "simulate", "--profile", "iphone")
+    _, err = sim.communicate(timeout=60)
+    assert sim.returncode != 0
+    assert "no virtual phone profile 'iphone'" in err
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_phones_never_outlive_a_killed_simulate(adb: AdbServer) -> None:
+    sim = _devices(adb, "simulate", "--base-port", "0")
+    assert sim.stdout is not None
+    port = int(sim.stdout.readline().split()[0].rsplit(":", 1)[1])
+    sim.kill()  # no chance to clean up
+    sim.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the orphaned phone still listens")
+    adb.adb("disconnect", f"127.0.0.1:{port}")
