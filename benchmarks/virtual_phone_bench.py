@@ -27,7 +27,7 @@ import adbutils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workers.virtual_phone import adb_host  # noqa: E402
+from workers.device import adb as device_adb  # noqa: E402
 from workers.virtual_phone.phone import start_phone  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "virtual_phone.json"
@@ -58,7 +58,7 @@ def run(size_mib: int, repeats: int, shells: int) -> dict[str, Any]:
                        capture_output=True)
         phone = start_phone("pixel-7", runtime_dir=Path(tmp) / "phones")
         try:
-            adb_host.connect(phone.serial, port=port)
+            device_adb.connect(phone.serial, port=port)
             device = adbutils.AdbClient(host="127.0.0.1", port=port).device(phone.serial)
             blob = Path(tmp) / "blob.bin"
             blob.write_bytes(os.urandom(size_mib * 1024 * 1024))

@@ -41,11 +41,17 @@ _KEYS: dict[str, tuple[str, Any, str]] = {
     "min_secs": ("FARM_MIN_SECS", 1.0, "minimum measured seconds per session"),
     "max_secs": ("FARM_MAX_SECS", 60.0, "maximum measured seconds per session"),
     "session_timeout_s": ("FARM_SESSION_TIMEOUT", 600.0, "seconds before a session is killed"),
+    "max_temp_c": ("FARM_MAX_TEMP_C", 37.0, "thermal gate: wait until the phone is cooler (C)"),
+    "min_battery": ("FARM_MIN_BATTERY", 30, "battery gate: wait for this level (%) or charging"),
+    "gate_max_wait_s": ("FARM_GATE_MAX_WAIT", 300.0, "longest wait at the gate (s), then go on"),
+    "gate_poll_s": ("FARM_GATE_POLL", 5.0, "seconds between gate readings"),
+    "device_retries": ("FARM_DEVICE_RETRIES", 3, "reconnect attempts for a phone lost mid-session"),
 }
 
 # farm.toml groups the measurement protocol in a [protocol] table.
 _PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_secs", "max_secs",
-                  "session_timeout_s")
+                  "session_timeout_s", "max_temp_c", "min_battery", "gate_max_wait_s",
+                  "gate_poll_s", "device_retries")
 
 
 @dataclass(frozen=True)

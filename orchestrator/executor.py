@@ -1,13 +1,15 @@
 """The embedded executor: a run's jobs in this process, one thread per device.
 
-A device never runs two jobs at once because each device's jobs run in order on that device's own
-thread; devices run side by side. Every job goes through ``workers.service.execute_job``, the same
-function the Celery task wraps, so embedded and distributed runs record identical rows.
-Ctrl-C (``stop``) lets each device finish its current session, then leaves the rest pending.
+A device never runs two sessions at once because all of its work runs on that device's own thread
+(one ``workers.service.execute_jobs`` call, sessions interleaved in a shuffled order whose seed is
+recorded); devices run side by side. The Celery task wraps the same service function, so embedded
+and distributed runs record identical rows. Ctrl-C (``stop``) lets each device finish its current
+session, then leaves unfinished jobs pending.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -47,6 +49,11 @@ def pending_work(settings: Settings, run_id: str) -> dict[str, list[tuple[str, s
     return dict(work)
 
 
+def shuffle_seed(run_id: str, serial: str) -> int:
+    """A per run and device seed: the order is random across devices and runs, yet replayable."""
+    return int(hashlib.sha256(f"{run_id}|{serial}".encode()).hexdigest()[:8], 16)
+
+
 def _finish_run(settings: Settings, run_id: str, stopped: bool) -> None:
     with session_scope(settings) as db:
         run = db.get(Run, run_id)
@@ -64,7 +71,7 @@ def _finish_run(settings: Settings, run_id: str, stopped: bool) -> None:
 def run_embedded(settings: Settings, run_id: str,
                  progress: Callable[[ProgressEvent], None] | None = None,
                  stop: threading.Event | None = None) -> None:
-    from workers.service import execute_job
+    from workers.service import execute_jobs
 
     stop = stop or threading.Event()
     emit = progress or (lambda _event: None)
@@ -74,16 +81,18 @@ def run_embedded(settings: Settings, run_id: str,
         assert run is not None
         run.status = "running"
 
+    labels = {job_id: label for jobs in work.values() for job_id, label, _ in jobs}
+
     def device_loop(serial: str) -> None:
-        for job_id, label, repeats in work[serial]:
-            if stop.is_set():
-                return
+        def on_session(job_id: str, done: int, total: int) -> None:
+            emit(ProgressEvent(serial, job_id, labels[job_id], done, total))
 
-            def on_session(jid: str, done: int, total: int, _label: str = label) -> None:
-                emit(ProgressEvent(serial, jid, _label, done, total))
-
-            outcome = execute_job(settings, job_id, progress=on_session)
-            emit(ProgressEvent(serial, job_id, label, repeats, repeats, True, outcome.status))
+        job_ids = [job_id for job_id, _, _ in work[serial]]
+        outcomes = execute_jobs(settings, job_ids, shuffle_seed=shuffle_seed(run_id, serial),
+                                progress=on_session, should_stop=stop.is_set)
+        for outcome, (job_id, label, repeats) in zip(outcomes, work[serial], strict=True):
+            if outcome.status != "pending":  # a stopped job is not finished
+                emit(ProgressEvent(serial, job_id, label, repeats, repeats, True, outcome.status))
 
     pool = ThreadPoolExecutor(max_workers=max(len(work), 1), thread_name_prefix="device")
     futures = [pool.submit(device_loop, serial) for serial in work]
@@ -91,7 +100,8 @@ def run_embedded(settings: Settings, run_id: str,
         for future in futures:
             future.result()
     except BaseException:
-        # Ctrl-C or a crash: devices finish their current job, then stop; the rest stays pending.
+        # Ctrl-C or a crash: devices finish their current session, then stop; the rest stays
+        # pending.
         stop.set()
         raise
     finally:

@@ -128,16 +128,25 @@ def new_run_id() -> str:
 
 
 def resolve_devices(db: Session, names: Sequence[str]) -> list[Device]:
+    """``all`` = every online phone (adb); ``local`` = this machine; else serials. A named device
+    that is not online is an error (its state says why); unknown names are errors too."""
     rows = list(db.scalars(select(Device).order_by(Device.serial)))
-    if names == ("all",):
-        return [row for row in rows if row.state == "device"]
     by_serial = {row.serial: row for row in rows}
-    unknown = [name for name in names if name not in by_serial]
-    if unknown:
-        known = ", ".join(sorted(by_serial)) or "none"
-        raise PlanError(f"unknown device {unknown[0]!r}",
-                        hint=f"known devices: {known}; see `farm devices list`")
-    return [by_serial[name] for name in names]
+    chosen: dict[str, Device] = {}
+    for name in names:
+        if name == "all":
+            chosen |= {r.serial: r for r in rows if r.kind == "adb" and r.state == "device"}
+            continue
+        row = by_serial.get(name)
+        if row is None:
+            known = ", ".join(sorted(by_serial)) or "none"
+            raise PlanError(f"unknown device {name!r}",
+                            hint=f"known devices: {known}; see `farm devices list`")
+        if row.state != "device":
+            raise PlanError(f"device {name!r} is {row.state}, not online",
+                            hint="see `farm devices list`; only online devices are benchmarked")
+        chosen[row.serial] = row
+    return list(chosen.values())
 
 
 def resolve_models(db: Session, names: Sequence[str]) -> tuple[list[Model], list[str]]:
@@ -166,8 +175,8 @@ def create_run(db: Session, submission: Submission) -> tuple[Run, list[str]]:
     models, notes = resolve_models(db, submission.models)
     devices = resolve_devices(db, submission.devices)
     if not devices:
-        raise PlanError("no devices are available",
-                        hint="connect a phone (`adb devices`) or use --devices local")
+        raise PlanError("no devices are online",
+                        hint="connect a phone (see `adb devices`), or use --devices local")
     run = Run(id=new_run_id(), status="queued", trigger=submission.trigger,
               spec=submission.to_json())
     db.add(run)

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a clean farm environment and the two databases.
+"""Fixtures shared by every test folder: a clean farm environment, the two databases and the
+session's own adb server (Debian's adb on a free port with a throwaway HOME).
 
 Every database test runs twice, on SQLite and on PostgreSQL (a throwaway cluster, started once
 per test session).
@@ -14,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator import storage
+from tests.support.adb import AdbServer, adb_server
 from tests.support.cli import farm
 from tests.support.postgres import create_database, postgres_server
 
 # Small but real measurements: the tests check plumbing and numbers' presence, not speed.
 FAST_PROTOCOL = {"FARM_REPEATS": "2", "FARM_NUM_RUNS": "3", "FARM_MIN_SECS": "0.05",
-                 "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20"}
+                 "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20", "FARM_GATE_POLL": "0.2"}
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +38,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return create_database(base, f"farm_{uuid.uuid4().hex[:12]}")
 
 
+@pytest.fixture(scope="session")
+def adb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdbServer]:
+    """The session's adb server; ``ANDROID_ADB_SERVER_PORT`` points at it while tests run."""
+    with adb_server(tmp_path_factory.mktemp("adb-home")) as server:
+        saved = os.environ.get("ANDROID_ADB_SERVER_PORT")
+        os.environ["ANDROID_ADB_SERVER_PORT"] = str(server.port)
+        try:
+            yield server
+        finally:
+            if saved is None:
+                os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+            else:
+                os.environ["ANDROID_ADB_SERVER_PORT"] = saved
+
+
 @pytest.fixture
-def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             adb: AdbServer) -> Iterator[dict[str, str]]:
     """A clean environment (no FARM_* from the caller), FARM_HOME in tmp, fast protocol.
 
     Applied to this process (monkeypatch) and returned for subprocesses.
@@ -46,7 +64,8 @@ def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
         if key.startswith("FARM_"):
             monkeypatch.delenv(key)
     home = tmp_path / "farm-home"
-    env = {"FARM_HOME": str(home), **FAST_PROTOCOL}
+    # The session's own adb server: the farm must never reach a user's server on 5037.
+    env = {"FARM_HOME": str(home), "ANDROID_ADB_SERVER_PORT": str(adb.port), **FAST_PROTOCOL}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)

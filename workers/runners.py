@@ -1,9 +1,12 @@
 """Session runners: how one benchmark session is executed on one kind of device.
 
-A runner prepares a job (makes sure its tool is registered, computes provenance) and runs single
-sessions, each as a fresh process, returning the raw output; parsing is the service's business.
+A runner prepares a model (its file and the benchmark tool in place, provenance computed) and runs
+single sessions, each as a fresh process, returning the raw output; parsing is the service's job.
 
 - ``LocalRunner``: this machine, through the host runner (``python -m workers.tools.host_runner``).
+- ``AdbRunner``: a phone behind the adb server: the tool registered for its ABI and the model go
+  through the push cache; each session passes the thermal / battery gate, may be pinned to the big
+  cores with ``taskset``, and records an environment snapshot before and after.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from sqlalchemy import select
 
 from models.tflite_file import sha256_file
 from orchestrator.config import Settings
-from orchestrator.errors import DeviceError, ModelError
-from orchestrator.schema import Device, Model, Tool, utcnow
+from orchestrator.errors import ModelError
+from orchestrator.schema import Device, Tool, utcnow
 from orchestrator.storage import session_scope
+from workers.device.gate import GatePolicy
 from workers.tools import host_runner
 from workers.tools.benchmark_argv import SessionSpec, host_runner_argv
 
-__all__ = ["HOST_RUNNER_NAME", "LocalRunner", "RawSession", "Runner", "runner_for"]
+__all__ = ["HOST_RUNNER_NAME", "LocalRunner", "RawSession", "Runner", "SessionPlan", "runner_for"]
 
 HOST_RUNNER_NAME = "litert-host-runner"
 
@@ -48,10 +52,35 @@ class RawSession:
     error_message: str | None = None
 
 
-class Runner(Protocol):
-    def prepare(self, model: Model) -> tuple[Tool, dict[str, object]]: ...
+@dataclass(frozen=True)
+class SessionPlan:
+    spec: SessionSpec
+    timeout_s: float = 600.0
+    pin: str | None = None  # "big": taskset to the big cores (phones)
+    gate: GatePolicy = field(default_factory=GatePolicy)
+    device_retries: int = 3
 
-    def run_session(self, spec: SessionSpec, timeout_s: float) -> RawSession: ...
+
+class Runner(Protocol):
+    def prepare_model(self, path: str, sha256: str) -> tuple[Tool, dict[str, object]]: ...
+
+    def run_session(self, plan: SessionPlan) -> RawSession: ...
+
+    def reconnect(self, wait_s: float) -> bool:
+        """Wait up to ``wait_s`` for a lost device to come back; True if it did."""
+        ...
+
+
+def _verify_model(path: str, sha256: str) -> None:
+    try:
+        actual = sha256_file(Path(path))
+    except OSError as exc:
+        raise ModelError(f"cannot read the model file {path}: {exc.strerror}",
+                         hint="restore the file or register it again with `farm models add`"
+                         ) from exc
+    if actual != sha256:
+        raise ModelError(f"{path} changed since it was registered",
+                         hint=f"register it again with `farm models add {path}`")
 
 
 def _read_int(path: str) -> int | None:
@@ -94,16 +123,8 @@ class LocalRunner:
         self.settings = settings
         self.device = device
 
-    def prepare(self, model: Model) -> tuple[Tool, dict[str, object]]:
-        try:
-            actual = sha256_file(Path(model.path))
-        except OSError as exc:
-            raise ModelError(f"model {model.name}: cannot read {model.path}: {exc.strerror}",
-                             hint="restore the file or register it again with `farm models add`"
-                             ) from exc
-        if actual != model.sha256:
-            raise ModelError(f"model {model.name}: {model.path} changed since it was registered",
-                             hint=f"register it again with `farm models add {model.path}`")
+    def prepare_model(self, path: str, sha256: str) -> tuple[Tool, dict[str, object]]:
+        _verify_model(path, sha256)
         identity = _host_runner_tool()
         with session_scope(self.settings) as db:
             tool = db.scalars(select(Tool).filter_by(abi=self.device.abi or "", **identity)).first()
@@ -111,13 +132,16 @@ class LocalRunner:
                 tool = Tool(abi=self.device.abi or "", path=sys.executable, **identity)
                 db.add(tool)
                 db.flush()
-        provenance: dict[str, object] = {"model_sha256": actual, "tool_name": tool.name,
-                      "tool_version": tool.version, "tool_sha256": tool.sha256,
-                      "device_fingerprint": self.device.fingerprint}
+        provenance: dict[str, object] = {
+            "model_sha256": sha256, "tool_name": tool.name, "tool_version": tool.version,
+            "tool_sha256": tool.sha256, "device_fingerprint": self.device.fingerprint}
         return tool, provenance
 
-    def run_session(self, spec: SessionSpec, timeout_s: float) -> RawSession:
-        argv = host_runner_argv(spec)
+    def reconnect(self, wait_s: float) -> bool:
+        return False  # this machine does not disconnect from itself
+
+    def run_session(self, plan: SessionPlan) -> RawSession:
+        argv, timeout_s = host_runner_argv(plan.spec), plan.timeout_s
         before = local_environment()
         started = utcnow()
         error_kind = error_message = None
@@ -148,7 +172,6 @@ def _text(data: bytes | str | None) -> str:
 def runner_for(settings: Settings, device: Device) -> Runner:
     if device.kind == "local":
         return LocalRunner(settings, device)
-    raise DeviceError(
-        f"device {device.serial} is an adb device; this version benchmarks only the local device",
-        hint="use --devices local",
-    )
+    from workers.adb_runner import AdbRunner
+
+    return AdbRunner(settings, device)

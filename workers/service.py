@@ -1,35 +1,42 @@
 """The one job-execution function. The embedded executor calls it; the Celery task will wrap it.
 
-``execute_job(settings, job_id)`` re-reads its rows by id and runs the job's sessions:
+``execute_jobs(settings, job_ids)`` runs the sessions of one device's jobs; it re-reads every row by
+id, so a caller passes ids only:
 
-    load job -> verify the model file -> for each repeat: run one benchmark session (a fresh
-    process), parse its output, store the session at once -> job value = median of the sessions'
-    ``inference_avg_ms`` -> job status.
+    load jobs -> for each missing session, in shuffled order across models and configs:
+    prepare the model and tool on the device (once each) -> thermal / battery gate -> one benchmark
+    session (a fresh process) -> parse -> store the session at once -> per job: value = median of
+    its sessions' ``inference_avg_ms``, status.
 
-It is idempotent by job id: a job already finished is not run again, and a job interrupted part-way
-resumes at its first missing session, keeping every session already stored. A session that fails
-(bad delegate, broken model) ends the job with the parser's error kind and message: failures are
-deterministic, so repeating them would only waste the phone's time.
+Idempotent by job id: a finished job is not run again, and an interrupted job resumes at its missing
+sessions, keeping every session already stored. A session that fails (bad delegate, broken model)
+ends its job with the parser's error kind and message: such failures are deterministic, so
+repeating them would only waste the phone's time. A phone that drops mid-session is waited for
+(reconnect with exponential backoff, ``device_retries`` times) and the session measured again; a
+phone that does not come back fails its remaining jobs with kind ``device_lost``, keeping everything
+already recorded.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.config import Settings
-from orchestrator.errors import FarmError
+from orchestrator.errors import DeviceLost, DeviceUnavailable, FarmError
 from orchestrator.results import ParsedRun
 from orchestrator.schema import Job, Session, utcnow
 from orchestrator.storage import session_scope
-from workers.runners import RawSession, runner_for
+from workers.device.gate import GatePolicy
+from workers.runners import RawSession, Runner, SessionPlan, runner_for
 from workers.tools.benchmark_argv import SessionSpec
 from workers.tools.benchmark_output import parse_one
 
-__all__ = ["JobOutcome", "execute_job", "session_from_parsed", "session_values"]
+__all__ = ["JobOutcome", "execute_job", "execute_jobs", "session_from_parsed", "session_values"]
 
 #: called after each stored session: (job id, sessions done, sessions planned)
 ProgressCallback = Callable[[str, int, int], None]
@@ -107,53 +114,151 @@ def _store_session(settings: Settings, job_id: str, index: int, raw: RawSession,
     return row
 
 
-def execute_job(settings: Settings, job_id: str,
-                progress: ProgressCallback | None = None) -> JobOutcome:
-    """Run (or resume) one job and record every session; safe to call again for the same id."""
-    with session_scope(settings) as db:
-        job = _load(db, job_id)
-        if job.status in _FINAL:
-            return _outcome(job)
-        job.status, job.started_at = "running", job.started_at or utcnow()
-        job.attempts += 1
-        repeats = int(job.config.get("repeats", 1))
-        done = {s.repeat_index for s in job.sessions if s.status == "ok"}
-        for stale in [s for s in job.sessions if s.status != "ok"]:
-            db.delete(stale)  # an interrupted attempt's broken session is re-measured
-        device, model = job.device, job.model
-        spec = SessionSpec(
-            graph=model.path, num_threads=job.num_threads, delegate=job.delegate,
-            num_runs=int(job.config.get("num_runs", settings.num_runs)),
-            min_secs=float(job.config.get("min_secs", settings.min_secs)),
-            max_secs=float(job.config.get("max_secs", settings.max_secs)),
-            warmup_runs=int(job.config.get("warmup_runs", settings.warmup_runs)),
-            warmup_min_secs=float(job.config.get("warmup_min_secs", settings.warmup_min_secs)),
-        )
-        timeout = float(job.config.get("session_timeout_s", settings.session_timeout_s))
+@dataclass
+class _Work:
+    """One job's part of a device batch."""
+
+    job_id: str
+    model_id: int
+    model_path: str
+    model_sha256: str
+    plan: SessionPlan
+    repeats: int
+    missing: list[int]
     error: tuple[str, str] | None = None
-    try:
-        runner = runner_for(settings, device)
-        tool, provenance = runner.prepare(model)
-        with session_scope(settings) as db:
-            db.get(Job, job_id).tool_id = tool.id  # type: ignore[union-attr]
-        for index in range(repeats):
-            if index in done:
-                continue
-            raw = runner.run_session(spec, timeout)
-            row = _store_session(settings, job_id, index, raw, provenance)
-            if progress:
-                progress(job_id, index + 1, repeats)
-            if row.status != "ok":
-                error = (row.error_kind or "unknown", row.error_message or "the session failed")
-                break
-    except FarmError as exc:
-        error = (exc.kind, str(exc))
+    done: int = 0
+    provenance: dict[str, object] = field(default_factory=dict)
+
+
+def _plan(settings: Settings, job: Job) -> SessionPlan:
+    """The job's protocol: frozen into its config at planning, settings for anything older."""
+    cfg = settings.protocol() | job.config
+    spec = SessionSpec(
+        graph=job.model.path, num_threads=job.num_threads, delegate=job.delegate,
+        num_runs=int(cfg["num_runs"]), min_secs=float(cfg["min_secs"]),
+        max_secs=float(cfg["max_secs"]), warmup_runs=int(cfg["warmup_runs"]),
+        warmup_min_secs=float(cfg["warmup_min_secs"]),
+    )
+    gate = GatePolicy(max_temp_c=float(cfg["max_temp_c"]), min_battery=int(cfg["min_battery"]),
+                      max_wait_s=float(cfg["gate_max_wait_s"]), poll_s=float(cfg["gate_poll_s"]))
+    return SessionPlan(spec=spec, timeout_s=float(cfg["session_timeout_s"]), pin=cfg.get("pin"),
+                       gate=gate, device_retries=int(cfg["device_retries"]))
+
+
+def _start(settings: Settings, job_ids: Sequence[str]) -> tuple[list[_Work], object]:
+    """Mark the unfinished jobs running; return their work and their (single) device row."""
+    work: list[_Work] = []
+    device = None
     with session_scope(settings) as db:
-        job = _load(db, job_id)
+        for job_id in job_ids:
+            job = _load(db, job_id)
+            if device is not None and job.device_id != device.id:
+                raise RuntimeError("execute_jobs runs the jobs of one device at a time")
+            device = job.device
+            if job.status in _FINAL:
+                continue
+            job.status, job.started_at = "running", job.started_at or utcnow()
+            job.attempts += 1
+            done = {s.repeat_index for s in job.sessions if s.status == "ok"}
+            for stale in [s for s in job.sessions if s.status != "ok"]:
+                db.delete(stale)  # an interrupted attempt's broken session is measured again
+            repeats = int(job.config.get("repeats", 1))
+            work.append(_Work(job.id, job.model_id, job.model.path, job.model.sha256,
+                              _plan(settings, job), repeats,
+                              [i for i in range(repeats) if i not in done], done=len(done)))
+    return work, device
+
+
+def _finish(settings: Settings, item: _Work) -> JobOutcome:
+    with session_scope(settings) as db:
+        job = _load(db, item.job_id)
         values = [s.inference_avg_ms for s in job.sessions
                   if s.status == "ok" and s.inference_avg_ms is not None]
         job.value_ms = statistics.median(values) if values else None
-        job.status = "failed" if error else "done"
-        job.error_kind, job.error_message = error or (None, None)
+        job.status = "failed" if item.error else "done"
+        job.error_kind, job.error_message = item.error or (None, None)
         job.finished_at = utcnow()
         return _outcome(job)
+
+
+def _run_with_reconnect(runner: Runner, item: _Work) -> RawSession:
+    """One session; on a lost phone wait for it (exponential backoff) and measure again.
+
+    Mid-run, a phone the adb server now lists as offline is as lost as one whose link dropped.
+    """
+    retries = item.plan.device_retries
+    for attempt in range(retries + 1):
+        try:
+            return runner.run_session(item.plan)
+        except (DeviceLost, DeviceUnavailable) as exc:
+            if attempt == retries or not runner.reconnect(wait_s=2.0 * 2 ** attempt):
+                raise DeviceLost(f"{exc.message}; gave up after {attempt + 1} attempt(s)",
+                                 hint="reconnect the phone and submit again") from exc
+    raise AssertionError("unreachable")
+
+
+def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
+                 shuffle_seed: int | None = None,
+                 progress: ProgressCallback | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> list[JobOutcome]:
+    """Run (or resume) the jobs of one device, their sessions interleaved in a shuffled order
+    (``shuffle_seed``, recorded with each session); safe to call again with the same ids."""
+    work, device = _start(settings, job_ids)
+    if not work:
+        with session_scope(settings) as db:
+            return [_outcome(_load(db, job_id)) for job_id in job_ids]
+    slots = [(item, index) for item in work for index in item.missing]
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(slots)
+    try:
+        runner = runner_for(settings, device)  # type: ignore[arg-type]
+    except FarmError as exc:
+        for item in work:
+            item.error = (exc.kind, str(exc))
+        slots = []
+    prepared: dict[int, tuple[int, dict[str, object]]] = {}
+    for position, (item, index) in enumerate(slots):
+        if item.error or should_stop():
+            continue
+        try:
+            if item.model_id not in prepared:
+                tool, provenance = runner.prepare_model(item.model_path, item.model_sha256)
+                prepared[item.model_id] = (tool.id, provenance)
+            tool_id, item.provenance = prepared[item.model_id]
+            raw = _run_with_reconnect(runner, item)
+            raw.environment["order"] = {"seed": shuffle_seed, "position": position}
+            row = _store_session(settings, item.job_id, index, raw, item.provenance)
+            with session_scope(settings) as db:
+                _load(db, item.job_id).tool_id = tool_id
+            item.done += 1
+            if progress:
+                progress(item.job_id, item.done, item.repeats)
+            if row.status != "ok":
+                item.error = (row.error_kind or "unknown", row.error_message or "the session failed")
+        except DeviceLost as exc:
+            # The phone is gone for good: every unfinished job on it fails; other phones go on.
+            for other in work:
+                if other.error is None and other.done < other.repeats:
+                    other.error = (exc.kind, str(exc))
+        except FarmError as exc:
+            item.error = (exc.kind, str(exc))
+    if should_stop():
+        # Stopped: unfinished jobs stay pending for a later resume; finished ones are recorded.
+        finished = [item for item in work if item.error or item.done == item.repeats]
+        _release(settings, [item.job_id for item in work if item not in finished])
+        work = finished
+    outcomes = {item.job_id: _finish(settings, item) for item in work}
+    with session_scope(settings) as db:
+        return [outcomes.get(job_id) or _outcome(_load(db, job_id)) for job_id in job_ids]
+
+
+def _release(settings: Settings, job_ids: list[str]) -> None:
+    with session_scope(settings) as db:
+        for job_id in job_ids:
+            _load(db, job_id).status = "pending"
+
+
+def execute_job(settings: Settings, job_id: str,
+                progress: ProgressCallback | None = None) -> JobOutcome:
+    """Run (or resume) one job and record every session; safe to call again for the same id."""
+    return execute_jobs(settings, [job_id], progress=progress)[0]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.cli import config, db, devices, logs, models, runs, submit
+from orchestrator.cli import config, db, devices, logs, models, runs, submit, tools
 
 
 def register(app: typer.Typer) -> None:
-    for module in (submit, runs, devices, logs, models, config, db):
+    for module in (submit, runs, devices, tools, logs, models, config, db):
         module.register(app)

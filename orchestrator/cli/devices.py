@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import select
+
+from orchestrator.cli._common import console
 
 __all__ = ["register"]
 
-devices_app = typer.Typer(help="List phones; simulate virtual phones.", no_args_is_help=True)
-console = Console()
+devices_app = typer.Typer(help="List and inspect devices; simulate virtual phones.",
+                          no_args_is_help=True)
 
 
 @devices_app.command("simulate")
@@ -65,18 +68,59 @@ def simulate(
 @devices_app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    scan: Annotated[bool, typer.Option(help="ask the adb server first (else: the last known)")
+                    ] = True,
 ) -> None:
-    """Every device the adb server sees, with its state and model."""
-    from workers.virtual_phone.adb_host import list_devices
+    """This machine (local) and every phone the adb server sees, with state and record."""
+    from orchestrator.cli._common import err_console, settings
+    from orchestrator.inventory import ensure_local_device
+    from orchestrator.schema import Device
+    from orchestrator.storage import session_scope
 
-    rows = list_devices()
+    with session_scope(settings()) as db:
+        ensure_local_device(db)
+        problems = []
+        if scan:
+            from workers.device.discovery import discover
+
+            problems = discover(db).problems
+        rows = [_device_json(d) for d in db.scalars(select(Device).order_by(Device.kind,
+                                                                           Device.serial))]
+    for problem in problems:
+        err_console.print(f"[yellow]note:[/] {escape(problem)}")
     if as_json:
-        console.print_json(json.dumps([row.__dict__ for row in rows]))
+        console.print_json(json.dumps(rows, default=str))
         return
-    table = Table("serial", "state", "model")
+    table = Table("serial", "state", "kind", "model", "SoC", "ABI", "OS", "last seen (UTC)")
     for row in rows:
-        table.add_row(row.serial, row.state, row.model or "")
+        table.add_row(*(escape(str(row[k] or "")) for k in ("serial", "state", "kind", "model",
+                                                             "soc", "abi", "os")),
+                      f"{row['last_seen']:%Y-%m-%d %H:%M}")
     console.print(table)
+
+
+@devices_app.command("show")
+def show(serial: Annotated[str, typer.Argument(help="the device's serial (see `farm devices list`)")]
+         ) -> None:
+    """A device's full record: hardware, CPU clusters, OS build, where it was last seen."""
+    from orchestrator.cli._common import settings
+    from orchestrator.errors import DeviceNotFound
+    from orchestrator.schema import Device
+    from orchestrator.storage import session_scope
+
+    with session_scope(settings()) as db:
+        device = db.scalars(select(Device).where(Device.serial == serial)).one_or_none()
+        if device is None:
+            raise DeviceNotFound(f"no device {serial!r}",
+                                 hint="see `farm devices list` for serials")
+        row = _device_json(device)
+    console.print_json(json.dumps(row, default=str))
+
+
+def _device_json(device: Any) -> dict[str, Any]:
+    return {key: getattr(device, key) for key in (
+        "serial", "state", "kind", "manufacturer", "model", "soc", "abi", "os", "fingerprint", "cpu",
+        "ram_mb", "gpu", "host", "info", "first_seen", "last_seen")}
 
 
 @devices_app.command("fault")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from orchestrator.cli._common import console, err_console, fmt_ms, settings
 from orchestrator.config import Settings
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, PlanError
 from orchestrator.executor import ProgressEvent, pending_work, run_embedded
 from orchestrator.inventory import ensure_builtin_models, ensure_local_device
 from orchestrator.planning import (
@@ -80,26 +80,38 @@ def submit(
     num_runs: Annotated[int | None, typer.Option(help="minimum measured runs per session")] = None,
     min_secs: Annotated[float | None, typer.Option(help="minimum measured seconds per session")
                         ] = None,
+    pin: Annotated[str | None, typer.Option(
+        help="'big': pin phone sessions to the big CPU cores with taskset")] = None,
     report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
 ) -> None:
     """Benchmark models on devices: plan the jobs, run them, print a summary and the report path."""
     # Parse every list before touching the database: bad input writes nothing.
     model_names, device_names = parse_names(models, "--models"), parse_names(devices, "--devices")
     thread_counts, delegate_names = parse_threads(threads), parse_delegates(delegates)
+    if pin not in (None, "big"):
+        raise PlanError(f"--pin {pin!r} is not a pinning mode", hint="use --pin big (or leave it out)")
     current = settings()
     if not current.is_embedded:
         raise ConfigError("FARM_BROKER_URL is set, but this version runs submissions only in "
                           "embedded mode", hint="unset FARM_BROKER_URL to run in this process")
     # The protocol is frozen into every job's config: a job records exactly what it measured with.
     protocol = current.protocol() | {key: value for key, value in (
-        ("repeats", repeats), ("num_runs", num_runs), ("min_secs", min_secs)) if value is not None}
+        ("repeats", repeats), ("num_runs", num_runs), ("min_secs", min_secs), ("pin", pin))
+        if value is not None}
     submission = Submission(models=model_names, devices=device_names, threads=thread_counts,
                             delegates=delegate_names, repeats=int(protocol.pop("repeats")),
                             protocol=protocol)
     with session_scope(current) as db:
         ensure_local_device(db)
         ensure_builtin_models(db, current)
-        run, notes = create_run(db, submission)
+        notes = []
+        if set(device_names) - {"local"}:
+            # Phones are involved: ask the adb server what is there now.
+            from workers.device.discovery import discover
+
+            notes += discover(db).problems
+        run, plan_notes = create_run(db, submission)
+        notes += plan_notes
         run_id = run.id
     for note in notes:
         err_console.print(f"[yellow]note:[/] {note}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import adbutils
 
 from tests.support.adb import AdbServer
-from workers.virtual_phone import adb_host
+from workers.device import adb as device_adb
 from workers.virtual_phone.phone import VirtualPhone, start_phone
 
 
@@ -40,11 +40,11 @@ def connected_phone(adb: AdbServer, runtime_dir: Path, *, profile: str = "pixel-
     """A running phone known to ``adb``; waits for ``expect_state`` unless it is None."""
     phone = start_phone(profile, faults=faults, serial=serial, runtime_dir=runtime_dir)
     try:
-        adb_host.connect(phone.serial, port=adb.port)
+        device_adb.connect(phone.serial, port=adb.port)
         if expect_state:
             adb.wait_state(phone.serial, expect_state)
         yield ConnectedPhone(phone=phone, adb=adb)
     finally:
         with contextlib.suppress(Exception):
-            adb_host.disconnect(phone.serial, port=adb.port)
+            device_adb.disconnect(phone.serial, port=adb.port)
         phone.stop()

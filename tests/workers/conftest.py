@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.support.adb import AdbServer, adb_server
+from tests.support.adb import AdbServer
 from tests.support.virtual_phones import ConnectedPhone, connected_phone
-
-
-@pytest.fixture(scope="session")
-def adb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdbServer]:
-    """The session's adb server; ``ANDROID_ADB_SERVER_PORT`` points at it while tests run."""
-    with adb_server(tmp_path_factory.mktemp("adb-home")) as server:
-        saved = os.environ.get("ANDROID_ADB_SERVER_PORT")
-        os.environ["ANDROID_ADB_SERVER_PORT"] = str(server.port)
-        try:
-            yield server
-        finally:
-            if saved is None:
-                os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
-            else:
-                os.environ["ANDROID_ADB_SERVER_PORT"] = saved
 
 
 @pytest.fixture(scope="session")

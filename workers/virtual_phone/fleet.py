@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from orchestrator.errors import DeviceError
-from workers.virtual_phone import adb_host
+from workers.device import adb as device_adb
 from workers.virtual_phone.phone import VirtualPhone, start_phone
 from workers.virtual_phone.profile import load_profile
 
@@ -27,7 +27,7 @@ class Fleet:
     def stop(self) -> None:
         for phone in self.phones:
             with contextlib.suppress(DeviceError):
-                adb_host.disconnect(phone.serial, port=self.adb_port)
+                device_adb.disconnect(phone.serial, port=self.adb_port)
             phone.stop()
         self.phones.clear()
 
@@ -45,7 +45,7 @@ def start_fleet(
     if count < 1:
         raise DeviceError(f"cannot simulate {count} phones", hint="use --count 1 or more")
     base_serial = load_profile(profile).serial
-    fleet = Fleet(adb_port=adb_host.ensure_server(adb_port))
+    fleet = Fleet(adb_port=device_adb.ensure_server(adb_port))
     try:
         for i in range(count):
             phone = start_phone(
@@ -55,7 +55,7 @@ def start_fleet(
                 serial=base_serial if i == 0 else f"{base_serial}{i}",
             )
             fleet.phones.append(phone)
-            adb_host.connect(phone.serial, port=fleet.adb_port)
+            device_adb.connect(phone.serial, port=fleet.adb_port)
     except BaseException:
         fleet.stop()
         raise

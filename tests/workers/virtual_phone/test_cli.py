@@ -13,30 +13,34 @@ import pytest
 
 from tests.support.adb import AdbServer
 
-# The devices commands on their own Typer app, as ``orchestrator.cli.devices.register`` wires them.
-_CLI = ("import typer; from orchestrator.cli.devices import register; "
-        "app = typer.Typer(); register(app); app()")
+@pytest.fixture
+def env(farm_env: dict[str, str]) -> dict[str, str]:
+    return farm_env  # FARM_HOME in tmp and ANDROID_ADB_SERVER_PORT at the session's adb server
 
 
-def _devices(adb: AdbServer, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", _CLI, "devices", *args], env=adb.env,
+def _devices(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "devices", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow
-def test_simulate_connects_phones_lists_them_and_stops_on_sigterm(adb: AdbServer) -> None:
-    sim = _devices(adb, "simulate", "--count", "2", "--profile", "galaxy-s21", "--base-port", "0")
+def test_simulate_connects_phones_lists_them_and_stops_on_sigterm(adb: AdbServer,
+                                                                  env: dict[str, str]) -> None:
+    sim = _devices(env, "simulate", "--count", "2", "--profile", "galaxy-s21", "--base-port", "0")
     try:
         assert sim.stdout is not None
         serials = [sim.stdout.readline().split()[0] for _ in range(2)]
         assert all(s.startswith("127.0.0.1:") for s in serials), serials
         for serial in serials:
             adb.wait_state(serial, "device")
-        listing = _devices(adb, "list", "--json")
+        listing = _devices(env, "list", "--json")
         out, err = listing.communicate(timeout=60)
         assert listing.returncode == 0, err
-        rows = {row["serial"]: row for row in json.loads(out)}
+        rows = {row["info"].get("transport"): row for row in json.loads(out)}
         assert all(rows[s]["state"] == "device" and rows[s]["model"] == "SM-G991B" for s in serials)
+        # serials are the phones' own (ro.serialno), not their transport addresses
+        assert all(rows[s]["serial"] != s for s in serials)
+        assert any(row["serial"] == "local" for row in rows.values())
         sim.send_signal(signal.SIGTERM)
         assert sim.wait(timeout=30) == 0
     finally:
@@ -49,9 +53,9 @@ def test_simulate_connects_phones_lists_them_and_stops_on_sigterm(adb: AdbServer
             assert s.connect_ex(("127.0.0.1", int(serial.rsplit(":", 1)[1]))) != 0
 
 
-def test_unknown_profile_is_a_clear_error(adb: AdbServer) -> None:
+def test_unknown_profile_is_a_clear_error(env: dict[str, str]) -> None:
     started = time.monotonic()
-    sim = _devices(adb, "simulate", "--profile", "iphone")
+    sim = _devices(env, "simulate", "--profile", "iphone")
     _, err = sim.communicate(timeout=60)
     assert sim.returncode != 0
     assert "no virtual phone profile 'iphone'" in err
@@ -59,8 +63,8 @@ def test_unknown_profile_is_a_clear_error(adb: AdbServer) -> None:
 
 
 @pytest.mark.slow
-def test_phones_never_outlive_a_killed_simulate(adb: AdbServer) -> None:
-    sim = _devices(adb, "simulate", "--base-port", "0")
+def test_phones_never_outlive_a_killed_simulate(adb: AdbServer, env: dict[str, str]) -> None:
+    sim = _devices(env, "simulate", "--base-port", "0")
     assert sim.stdout is not None
     port = int(sim.stdout.readline().split()[0].rsplit(":", 1)[1])
     sim.kill()  # no chance to clean up

@@ -1,0 +1,191 @@
+"""Phones through the adb server: the only module that touches adbutils or adb's sockets.
+
+Every adbutils / socket error is translated here into a ``DeviceError`` subclass (``raise ... from``):
+
+    AdbTimeout                         -> DeviceLost (the command outlived its timeout: a hung phone
+                                          or a link that died silently; either way the result is gone)
+    EOFError, ConnectionError, "closed"-> DeviceLost
+    "offline" / "unauthorized"         -> DeviceUnavailable
+    "not found"                        -> DeviceNotFound
+    "No space left on device" on push  -> DeviceStorageFull
+
+Commands always go through the v2 shell: with the v1 shell adbutils returns an empty string when the
+connection drops mid-command, while v2 raises, so a lost phone cannot pass for a silent success.
+Argument lists are quoted with ``shlex.join`` for the phone's POSIX shell (adbutils' own list
+handling uses Windows quoting rules, which a device shell does not follow).
+
+The adb server is the one ``ANDROID_ADB_SERVER_PORT`` names (default 5037), as adb itself does.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+import adbutils
+
+from orchestrator.errors import (
+    DeviceError,
+    DeviceLost,
+    DeviceNotFound,
+    DeviceStorageFull,
+    DeviceUnavailable,
+)
+
+__all__ = [
+    "AdbClient",
+    "AdbPhone",
+    "ShellResult",
+    "adb_client",
+    "adb_server_port",
+    "connect",
+    "disconnect",
+    "ensure_server",
+    "list_transports",
+]
+
+#: the client type, for annotations elsewhere (only this module imports adbutils)
+AdbClient: TypeAlias = adbutils.AdbClient
+
+
+_FOREIGN = (adbutils.AdbError, OSError, EOFError)
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+def adb_server_port() -> int:
+    raw = os.environ.get("ANDROID_ADB_SERVER_PORT", "5037")
+    try:
+        return int(raw)
+    except ValueError:
+        raise DeviceError(f"ANDROID_ADB_SERVER_PORT is {raw!r}, not a port number",
+                          hint="set it to the adb server's port, e.g. 5037") from None
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_server(port: int | None = None) -> int:
+    """Start the adb server on ``port`` (default: ``adb_server_port()``) unless one listens there,
+    the way ``adb`` itself does; return the port."""
+    port = port or adb_server_port()
+    if _listening(port):
+        return port
+    adb = shutil.which("adb")
+    if adb is None:
+        raise DeviceError("the adb server is not running and `adb` is not installed",
+                          hint="install Debian's adb package (scripts/bootstrap.sh does)")
+    result = subprocess.run([adb, "-P", str(port), "start-server"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    if result.returncode != 0 or not _listening(port):
+        raise DeviceError(f"could not start the adb server on port {port}: "
+                          f"{result.stderr.strip()}", hint=f"try `adb -P {port} start-server`")
+    return port
+
+
+def adb_client(port: int | None = None, start: bool = True) -> AdbClient:
+    """A client of the adb server (started first unless ``start`` is False)."""
+    port = ensure_server(port) if start else (port or adb_server_port())
+    return adbutils.AdbClient(host="127.0.0.1", port=port, socket_timeout=30)
+
+
+def connect(address: str, *, port: int | None = None, timeout: float = 15.0) -> str:
+    """``adb connect ADDRESS``; returns the server's reply once it lists the device, in any state.
+
+    Like a real phone, a device that never answers the handshake or refuses the key stays listed,
+    as offline or unauthorized; only a device the server does not list at all is an error.
+    """
+    client = adb_client(port)
+    try:
+        reply = client.connect(address, timeout=timeout)
+    except _FOREIGN as exc:
+        raise DeviceUnavailable(f"adb connect {address} failed: {exc}",
+                                hint="is the phone (or virtual phone) running?") from exc
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if any(serial == address for serial, _ in list_transports(client)):
+            return reply
+        time.sleep(0.05)
+    raise DeviceUnavailable(f"adb connect {address}: {reply}", hint="is the phone running?")
+
+
+def disconnect(address: str, *, port: int | None = None) -> None:
+    try:
+        adb_client(port, start=False).disconnect(address)
+    except _FOREIGN as exc:
+        raise DeviceError(f"adb disconnect {address} failed: {exc}") from exc
+
+
+def list_transports(client: AdbClient) -> list[tuple[str, str]]:
+    """(transport serial, state) of everything the server sees: device, offline, unauthorized."""
+    try:
+        return [(info.serial, info.state) for info in client.list()]
+    except _FOREIGN as exc:
+        raise DeviceError(f"cannot list devices from the adb server: {exc}",
+                          hint="check `adb devices` and ANDROID_ADB_SERVER_PORT") from exc
+
+
+def _translate(serial: str, exc: BaseException, action: str) -> DeviceError:
+    text = str(exc)
+    lowered = text.lower()
+    if "no space left" in lowered or "enospc" in lowered:
+        return DeviceStorageFull(f"{serial}: storage is full ({action})",
+                                 hint="free space on the phone (/data/local/tmp) and retry")
+    if "unauthorized" in lowered:
+        return DeviceUnavailable(f"{serial} is unauthorized",
+                                 hint="unlock the phone and accept the USB debugging prompt")
+    if "offline" in lowered:
+        return DeviceUnavailable(f"{serial} is offline",
+                                 hint="reconnect the cable or `adb reconnect`")
+    if "not found" in lowered:
+        return DeviceNotFound(f"no device {serial}", hint="see `farm devices list`")
+    detail = text or type(exc).__name__
+    return DeviceLost(f"{serial}: connection lost during {action} ({detail})",
+                      hint="check the cable / network link; the job is retried when it returns")
+
+
+class AdbPhone:
+    """One phone behind the adb server, addressed by its transport serial."""
+
+    def __init__(self, client: AdbClient, transport: str) -> None:
+        self.client = client
+        self.transport = transport
+        self._device = client.device(transport)
+
+    def shell(self, argv: Sequence[str], timeout: float = 60.0) -> ShellResult:
+        """Run one command (an argument list, quoted here) and return its output and status."""
+        return self.run_script(shlex.join(argv), timeout)
+
+    def run_script(self, script: str, timeout: float = 60.0) -> ShellResult:
+        """Run a shell script the farm wrote. Any user data in it must be ``shlex.quote``-d."""
+        try:
+            result = self._device.shell2(script, timeout=timeout, v2=True)
+        except _FOREIGN as exc:
+            raise _translate(self.transport, exc, "a shell command") from exc
+        return ShellResult(result.stdout, result.stderr, result.returncode)
+
+    def push(self, local: Path, remote: str, mode: int = 0o644) -> None:
+        try:
+            self._device.sync.push(str(local), remote, mode=mode, check=True)
+        except _FOREIGN as exc:
+            raise _translate(self.transport, exc, f"the push of {local.name}") from exc
+
+    def getprops(self) -> str:
+        """``getprop``'s full listing (parse with ``probes.parse_getprop``)."""
+        return self.run_script("getprop", timeout=30).stdout

@@ -1,0 +1,126 @@
+"""What a phone is and how it is doing: its device record and an environment snapshot.
+
+Runs a few fixed read-only commands on the phone (no user data in them) and hands their output to
+the pure parsers in ``probes``. One ``run_script`` call per snapshot keeps it to a single round
+trip: the sections are separated by marker lines.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from workers.device.adb import AdbPhone
+from workers.device.probes import (
+    Cluster,
+    big_core_mask,
+    parse_battery,
+    parse_cpu_clusters,
+    parse_getprop,
+    parse_gles,
+    parse_meminfo,
+    parse_thermal_zones,
+    parse_thermalservice,
+)
+
+__all__ = ["device_record", "environment_snapshot", "pin_mask"]
+
+_MARK = "@@farm-section:"
+
+# Fixed scripts (nothing from users). Missing files and services print nothing, which the parsers
+# read as "unknown".
+_RECORD_SCRIPT = f"""
+echo {_MARK}getprop; getprop
+echo {_MARK}meminfo; cat /proc/meminfo
+echo {_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq \
+/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor 2>/dev/null
+echo {_MARK}surfaceflinger; dumpsys SurfaceFlinger 2>/dev/null | grep GLES
+"""
+
+_ENV_SCRIPT = f"""
+echo {_MARK}battery; dumpsys battery 2>/dev/null
+echo {_MARK}thermal; dumpsys thermalservice 2>/dev/null
+echo {_MARK}zones; for z in /sys/class/thermal/thermal_zone*; do \
+echo "$(cat $z/type 2>/dev/null)=$(cat $z/temp 2>/dev/null)"; done
+echo {_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq \
+/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor 2>/dev/null
+"""
+
+
+def _sections(text: str) -> dict[str, str]:
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(_MARK):
+            current = line[len(_MARK):].strip()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return {name: "\n".join(lines) for name, lines in sections.items()}
+
+
+def device_record(phone: AdbPhone) -> dict[str, Any]:
+    """Field values for the ``devices`` row (serial from ``ro.serialno``, not the transport)."""
+    sections = _sections(phone.run_script(_RECORD_SCRIPT, timeout=60).stdout)
+    props = parse_getprop(sections.get("getprop", ""))
+    clusters = parse_cpu_clusters(sections.get("cpufreq", ""))
+    release, sdk = props.get("ro.build.version.release"), props.get("ro.build.version.sdk")
+    soc = props.get("ro.soc.model") or props.get("ro.board.platform") or props.get(
+        "ro.hardware")
+    return {
+        "serial": props.get("ro.serialno") or props.get("ro.boot.serialno") or phone.transport,
+        "kind": "adb",
+        "state": "device",
+        "manufacturer": props.get("ro.product.manufacturer"),
+        "model": props.get("ro.product.model"),
+        "soc": soc,
+        "abi": (props.get("ro.product.cpu.abilist") or props.get("ro.product.cpu.abi") or ""
+                ).split(",")[0] or None,
+        "os": f"Android {release} (SDK {sdk})" if release else None,
+        "fingerprint": props.get("ro.build.fingerprint"),
+        "cpu": {"cores": sum(len(c.cores) for c in clusters),
+                "clusters": [c.to_json() for c in clusters]},
+        "ram_mb": parse_meminfo(sections.get("meminfo", "")),
+        "gpu": parse_gles(sections.get("surfaceflinger", "")),
+        "host": socket.gethostname(),
+        "info": {"transport": phone.transport,
+                 "abilist": props.get("ro.product.cpu.abilist", "").split(","),
+                 "board": props.get("ro.board.platform"),
+                 "sdk": int(sdk) if sdk and sdk.isdigit() else None},
+    }
+
+
+def environment_snapshot(phone: AdbPhone) -> dict[str, Any]:
+    """Temperatures, thermal status, battery, governors and current clocks, right now."""
+    sections = _sections(phone.run_script(_ENV_SCRIPT, timeout=60).stdout)
+    battery = parse_battery(sections.get("battery", ""))
+    thermal = parse_thermalservice(sections.get("thermal", ""))
+    zone_pairs = dict(line.split("=", 1) for line in sections.get("zones", "").splitlines()
+                      if "=" in line)
+    zones = parse_thermal_zones(zone_pairs)
+    clocks: dict[str, str] = {}
+    governors: dict[str, str] = {}
+    for line in sections.get("cpufreq", "").splitlines():
+        path, _, value = line.partition(":")
+        cpu = path.split("/")[5] if path.count("/") > 5 else path
+        (clocks if path.endswith("scaling_cur_freq") else governors)[cpu] = value.strip()
+    candidates = [t for t in (thermal.hottest(("skin", "battery")), battery.temperature_c)
+                  if t is not None]
+    return {
+        # The gate's temperature: skin / battery as the thermal HAL reports them, else the
+        # battery service's reading (what a hand on the phone feels, and what throttles it).
+        "temp_c": max(candidates) if candidates else None,
+        "battery_level": battery.level,
+        "charging": battery.charging,
+        "battery_temp_c": battery.temperature_c,
+        "thermal_status": thermal.status,
+        "hal_temperatures": [list(t) for t in thermal.temperatures],
+        "zones": [list(z) for z in zones],
+        "cur_freq_khz": clocks,
+        "governor": governors,
+    }
+
+
+def pin_mask(cpu: dict[str, Any]) -> str | None:
+    """The big-core ``taskset`` mask from a device record's clusters."""
+    return big_core_mask([Cluster.from_json(c) for c in cpu.get("clusters", [])])
