@@ -76,8 +76,8 @@ def parse_names(text: str, option: str) -> tuple[str, ...]:
 class Submission:
     models: tuple[str, ...] = ("all",)
     devices: tuple[str, ...] = ("local",)
-    threads: tuple[int, ...] = (1, 2, 4)
-    delegates: tuple[str, ...] = ("cpu", "xnnpack")
+    threads: tuple[int, ...] = (1, 4)
+    delegates: tuple[str, ...] = ("xnnpack", "gpu", "nnapi")
     repeats: int = 3
     protocol: dict[str, Any] = field(default_factory=dict)
     trigger: str = "manual"

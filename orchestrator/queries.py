@@ -475,7 +475,8 @@ def _width(first: datetime | None, last: datetime | None, buckets: int) -> int:
     if first is None or last is None:
         return 1
     span = (last - first).total_seconds() / 86400 + 1
-    return max(1, math.ceil(span / max(1, buckets)))
+    # Buckets are aligned to whole multiples of the width, so the span can touch one more.
+    return max(1, math.ceil(span / max(1, buckets - 1)))
 
 
 def nightly_history(db: DbSession, *, device: str | None = None, model: str | None = None,

@@ -12,8 +12,9 @@ dev=0
 
 # libusb-1.0-0: tflite-support's native module links it. adb: the real adb server for phones.
 packages=(libusb-1.0-0 adb)
-# The test suite starts its own throwaway PostgreSQL cluster and adb servers.
-[ "$dev" = 1 ] && packages+=(postgresql)
+# The test suite starts its own throwaway PostgreSQL cluster and adb servers, and drives Debian's
+# chromium through Playwright (never `playwright install`: browser downloads are not needed).
+[ "$dev" = 1 ] && packages+=(postgresql chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do

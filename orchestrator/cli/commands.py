@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.cli import config, db, devices, logs, models, runs, submit, tools
+from orchestrator.cli import (
+    config,
+    db,
+    devices,
+    logs,
+    models,
+    reports,
+    runs,
+    submit,
+    tools,
+)
 
 
 def register(app: typer.Typer) -> None:
-    for module in (submit, runs, devices, tools, logs, models, config, db):
+    for module in (submit, runs, reports, devices, tools, logs, models, config, db):
         module.register(app)

@@ -1,4 +1,4 @@
-"""Reading results: ``farm runs list|show``, ``farm results``, ``farm report``."""
+"""Reading results: ``farm runs list|show``, ``farm results`` (reports: ``orchestrator.cli.reports``)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import csv
 import io
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from orchestrator.cli._common import console, settings
-from orchestrator.cli.submit import _summary_table, report_path
+from orchestrator.cli.submit import _summary_table
 from orchestrator.queries import get_run, list_runs, run_results
 from orchestrator.storage import session_scope
 
@@ -75,23 +74,6 @@ def results(
         typer.echo(buffer.getvalue(), nl=False)
 
 
-def report(
-    run_id: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file to write")
-                      ] = None,
-) -> None:
-    """Write a run's self-contained HTML report (default: FARM_HOME/reports/run-ID.html)."""
-    from dashboards.report import render_run_report, write_report
-
-    current = settings()
-    with session_scope(current) as db:
-        run = get_run(db, run_id)
-        rows = run_results(db, run.id)
-    path = write_report(render_run_report(run, rows), output or report_path(current, run.id))
-    console.print(f"report: {path}")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")
     app.command("results")(results)
-    app.command("report")(report)

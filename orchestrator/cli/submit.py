@@ -72,9 +72,10 @@ def _summary_table(rows: Sequence[ResultRow]) -> Table:
 def submit(
     models: Annotated[str, typer.Option(help="'all' or comma-separated model names")] = "all",
     devices: Annotated[str, typer.Option(help="'all', 'local' or comma-separated serials")] = "local",
-    threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,2,4",
+    threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,4",
     delegates: Annotated[str, typer.Option(
-        help="comma-separated: cpu (builtin kernels), xnnpack, gpu, nnapi; or all")] = "cpu,xnnpack",
+        help="comma-separated: xnnpack (LiteRT's default CPU path), cpu (builtin kernels without "
+             "XNNPACK), gpu, nnapi; or all")] = "xnnpack,gpu,nnapi",
     repeats: Annotated[int | None, typer.Option(
         help="independent sessions per config [default: 3, or farm.toml]")] = None,
     num_runs: Annotated[int | None, typer.Option(help="minimum measured runs per session")] = None,
@@ -113,8 +114,12 @@ def submit(
         run, plan_notes = create_run(db, submission)
         notes += plan_notes
         run_id = run.id
-    for note in notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+    shown = notes if len(notes) <= 4 else notes[:3]
+    for note in shown:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    if len(notes) > len(shown):
+        err_console.print(f"[yellow]note:[/] ... and {len(notes) - len(shown)} more; "
+                          "see `farm models list` and `farm devices list`")
     console.print(f"run [bold]{run_id}[/]")
     try:
         _run_with_progress(current, run_id)
@@ -128,10 +133,13 @@ def submit(
     console.print(f"run {run_id}: {summary.status}, {summary.done} done, {summary.failed} failed, "
                   f"{summary.skipped} skipped")
     if report:
-        from dashboards.report import render_run_report, write_report
+        from dashboards.data import load_run_report
+        from dashboards.report import render_run_report
+        from dashboards.site import write_page
 
-        path = write_report(render_run_report(summary, rows), report_path(current, run_id))
-        console.print(f"report: {path}")
+        with session_scope(current) as db:
+            page = render_run_report(load_run_report(db, run_id))
+        console.print(f"report: {write_page(page, report_path(current, run_id))}")
 
 
 def register(app: typer.Typer) -> None:
