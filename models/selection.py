@@ -1,7 +1,9 @@
 """What ``farm submit --models all`` benchmarks.
 
-Every registered model whose file is still on disk. ``missing`` lists what ``all`` would have
-included but cannot, each line saying how to get it.
+Per catalog entry: the official file when it is present, else the replica, else a line in
+``missing`` saying which command gets it. Built-in, user-added and imported models stay in (those
+whose file is gone are reported in ``missing`` too). Each line of ``missing`` tells the user how to
+fix it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.catalog import Catalog, load_catalog
 from orchestrator.schema import Model
 
 __all__ = ["Selection", "select_all"]
+
+_PREFERENCE = ("official", "replica")
 
 
 @dataclass
@@ -23,14 +28,30 @@ class Selection:
     missing: list[str] = field(default_factory=list)
 
 
-def select_all(db: Session) -> Selection:
+def select_all(db: Session, catalog: Catalog | None = None) -> Selection:
+    catalog = load_catalog() if catalog is None else catalog
+    rows = list(db.scalars(select(Model).order_by(Model.name)))
+    on_disk = [m for m in rows if Path(m.path).is_file()]
     selection = Selection(models=[])
-    for model in db.scalars(select(Model).order_by(Model.name)):
-        if Path(model.path).is_file():
+    zoo_names = set(catalog.names())
+    for entry in catalog.entries:
+        candidates = {m.provenance: m for m in on_disk
+                      if m.catalog_name == entry.name and m.provenance in _PREFERENCE}
+        chosen = next((candidates[p] for p in _PREFERENCE if p in candidates), None)
+        if chosen is not None:
+            selection.models.append(chosen)
+        else:
+            selection.missing.append(
+                f"{entry.name}: neither the official file nor a replica is here; "
+                f"build the replica offline with `farm models build {entry.name}` or download "
+                f"the official file with `farm models pull {entry.name}`")
+    for model in rows:
+        if model.catalog_name in zoo_names and model.provenance in _PREFERENCE:
+            continue
+        if model in on_disk:
             selection.models.append(model)
         else:
             selection.missing.append(
                 f"{model.name}: its file {model.path} is gone; "
-                f"register it again with `farm models add PATH`"
-            )
+                f"register it again with `farm models add PATH`")
     return selection

@@ -14,9 +14,10 @@ from orchestrator.cli import (
     runs,
     submit,
     tools,
+    zoo,
 )
 
 
 def register(app: typer.Typer) -> None:
-    for module in (submit, runs, reports, devices, tools, logs, models, config, db):
+    for module in (submit, runs, reports, devices, tools, logs, models, zoo, config, db):
         module.register(app)

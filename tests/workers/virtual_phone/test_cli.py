@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.adb import AdbServer
 
+
 @pytest.fixture
 def env(farm_env: dict[str, str]) -> dict[str, str]:
     return farm_env  # FARM_HOME in tmp and ANDROID_ADB_SERVER_PORT at the session's adb server
