@@ -2,6 +2,7 @@
 
     runs ─< jobs ─< sessions          a submission, its model x device x config jobs, their sessions
     devices ─< jobs,  models ─< jobs,  tools ─< jobs
+    runs ─< alerts                    confirmed regressions / improvements of a series, with evidence
 
 A session row is self-contained evidence: besides its measured values (named like the parser's
 fields, see ``orchestrator.results.MEASURE_FIELDS``) it carries its own provenance (model sha256,
@@ -11,12 +12,13 @@ readings, because a device or a tool row can change after the session ran.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -28,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"]
+__all__ = ["ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -200,3 +202,49 @@ class Session(Base):
     environment: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     job: Mapped[Job] = relationship(back_populates="sessions")
+
+
+#: triage states of an alert; every alert starts "untriaged"
+ALERT_STATES = ("untriaged", "acknowledged", "investigating", "invalid", "wontfix", "fixed",
+                "backedout")
+
+
+class Alert(Base):
+    """A confirmed change of one series, with the evidence that convinced the detector.
+
+    A series is identified by its columns (model sha256, device serial, delegate, threads, tool
+    version); ``series`` is their label (``orchestrator.series.SeriesKey.label``). ``night`` is the
+    first night of the new level; every alert except an ``invalid`` one is an accepted change point
+    that restarts the series' baseline.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("series", "night", "direction", name="uq_alerts_series_night"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series: Mapped[str] = mapped_column(String(512), index=True)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(128))
+    delegate: Mapped[str] = mapped_column(String(16))
+    num_threads: Mapped[int] = mapped_column(Integer)
+    tool_version: Mapped[str] = mapped_column(String(128))
+    model_name: Mapped[str | None] = mapped_column(String(256))
+    direction: Mapped[str] = mapped_column(String(16))  # regression | improvement
+    stage: Mapped[str] = mapped_column(String(16))  # screen | fast | drift
+    night: Mapped[date] = mapped_column(Date)
+    detected_on: Mapped[date] = mapped_column(Date)
+    baseline_start: Mapped[date] = mapped_column(Date)
+    baseline_end: Mapped[date] = mapped_column(Date)
+    baseline_median_ms: Mapped[float] = mapped_column(Float)
+    new_median_ms: Mapped[float] = mapped_column(Float)
+    change_pct: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    confirm_p_value: Mapped[float | None] = mapped_column(Float)
+    confirm_change_pct: Mapped[float | None] = mapped_column(Float)
+    noise_cv: Mapped[float] = mapped_column(Float)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    #: re-run ids, the reference series used, the session values tested
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="untriaged", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

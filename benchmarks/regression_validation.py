@@ -1,0 +1,461 @@
+"""Validation of the nightly regression detector on synthetic phone-like histories.
+
+    python benchmarks/regression_validation.py [--seed 20261126] [--per-band 1] [--out DIR]
+
+The generator below knows nothing of the detector: its noise is a night-level effect (Student t,
+4 degrees of freedom) times a session-level effect (Student t, 3 d.o.f.), hot-phone nights (3% of
+nights, +5..30%), and bimodal devices (a fifth of the series: a quarter of the sessions land in a
+slow mode +5..12%). Per CV band, it injects steps of 3, 5, 10 and 20% up and down, steps that revert
+after 3..12 nights, slow ramps of 10% over 15..30 nights, and lone spikes of 25..60% that must not
+alert; 40 series per band carry no event at all.
+
+Four detectors run on the same data, replayed night by night (each sees only the nights so far):
+
+- farm: ``orchestrator.regression.detect_history`` as the nightly runs it: screen + drift, each
+  suspect confirmed that same night by a simulated re-run (``Rerunner``: 5 fresh sessions drawn from
+  the generator at the series' level that night, with fresh night-level noise and hot spells);
+- farm_offline: the same detector with no re-runs, the next night standing in for the confirmation,
+  as ``farm regressions detect`` runs it;
+- Perfherder-style: Welch t over a back window of 12..24 and a fore window of up to 12 nightly values,
+  alert when t >= 7 (treeherder's defaults), at the split with the largest t;
+- Conbench-style: z-score of the night's value against the previous 30 nights, alert when |z| >= 5.
+
+A detection matches an injected change when it has the same direction and is placed within
+[onset - 2, onset + 5] (ramps: anywhere up to their end + 5). For every detector, repeated alerts on
+the same series and direction within 7 nights are merged. Anything else is a false alert.
+
+Writes ``results/regression_validation.json`` and ``results/regression_validation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.regression import DetectorParams, detect_history
+from orchestrator.series import Series, build_series
+
+NIGHTS = 90
+CV_BANDS = (0.01, 0.02, 0.03, 0.05, 0.08)
+STEP_SIZES = (0.03, 0.05, 0.10, 0.20)
+ONSET_EARLY, ONSET_LATE = 20, 75
+MATCH_BEFORE, MATCH_AFTER = 2, 5
+MERGE_NIGHTS = 7
+
+
+@dataclass(frozen=True)
+class Event:
+    series: str
+    kind: str  # step | revert | ramp
+    onset: int
+    end: int  # last night of the change (ramps), onset otherwise
+    direction: str  # regression | improvement
+    size: float
+    cv: float
+
+
+@dataclass(frozen=True)
+class Alert:
+    series: str
+    night: int
+    detected_on: int
+    direction: str
+
+
+def _multiplier(kind: str, size: float, onset: int, length: int) -> np.ndarray:
+    m = np.ones(NIGHTS)
+    if kind == "step":
+        m[onset:] += size
+    elif kind == "revert":
+        m[onset:onset + length] += size
+    elif kind == "ramp":
+        m[onset:onset + length] += size * np.arange(1, length + 1) / length
+        m[onset + length:] += size
+    return m
+
+
+@dataclass(frozen=True)
+class Phone:
+    """What the generator knows of one series' device: enough to measure it again on any night."""
+
+    level: float
+    mult: np.ndarray
+    cv: float
+    sessions: int
+    bimodal: bool
+    slow_mode: float
+
+
+def _night_effect(rng: np.random.Generator, cv: float) -> float:
+    effect = 1 + 0.6 * cv * rng.standard_t(4) / math.sqrt(2)
+    if rng.random() < 0.03:
+        effect *= 1 + rng.uniform(0.05, 0.30)
+    return effect
+
+
+def _session(rng: np.random.Generator, phone: Phone, night: int, night_effect: float) -> float:
+    value = phone.level * phone.mult[night] * night_effect
+    value *= 1 + 0.8 * phone.cv * rng.standard_t(3) / math.sqrt(3)
+    if phone.bimodal and rng.random() < 0.25:
+        value *= phone.slow_mode
+    return max(value, 1e-3)
+
+
+class Rerunner:
+    """The confirmation re-run, simulated: fresh sessions of a series on a night, from its level.
+
+    A re-run is a new batch of sessions on the same phone, later that night (after the thermal gate),
+    so it draws its own night-level effect from the same model, hot spells (3% of batches) included,
+    and its own session noise, bimodal mode included. A lone spike was that night's batch only and is
+    not repeated. Its randomness is its own stream, so the nightly data are the same with or without it.
+    """
+
+    def __init__(self, phones: dict[str, Phone], seed: int, sessions: int = 5) -> None:
+        self.phones = phones
+        self.rng = np.random.default_rng([seed, 1])
+        self.sessions = sessions
+        self.calls = 0
+
+    def __call__(self, name: str, night: int) -> list[float]:
+        self.calls += 1
+        phone = self.phones[name]
+        effect = _night_effect(self.rng, phone.cv)
+        return [_session(self.rng, phone, night, effect) for _ in range(self.sessions)]
+
+
+def generate(seed: int, per_band: int) -> tuple[list[tuple[str, int, float]], list[Event],
+                                                 dict[str, float], list[tuple[str, int]],
+                                                 dict[str, Phone]]:
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, int, float]] = []
+    events: list[Event] = []
+    cv_of: dict[str, float] = {}
+    spikes: list[tuple[str, int]] = []
+    phones: dict[str, Phone] = {}
+    plan: list[tuple[str, float]] = [("none", 0.0)] * 40
+    for size in STEP_SIZES:
+        plan += [("step", size), ("step", -size)] * 12
+    plan += [("revert", s) for s in (0.05, 0.10, 0.20, -0.10)] * 4
+    plan += [("ramp", 0.10), ("ramp", -0.10)] * 8
+    plan += [("spike", 0.0)] * 24
+    for _ in range(per_band):
+        for cv in CV_BANDS:
+            for kind, size in plan:
+                name = f"s{len(cv_of):05d}"
+                cv_of[name] = cv
+                length = int(rng.integers(3, 13)) if kind == "revert" else int(rng.integers(15, 31))
+                latest = ONSET_LATE if kind in ("step", "spike", "none") else NIGHTS - length - 8
+                onset = int(rng.integers(ONSET_EARLY, latest))
+                mult = _multiplier(kind, size, onset, length)
+                level = math.exp(rng.uniform(math.log(3), math.log(300)))
+                sessions = int(rng.choice([3, 5, 5]))
+                bimodal = rng.random() < 0.2
+                slow_mode = 1 + rng.uniform(0.05, 0.12)
+                phone = phones[name] = Phone(level, mult, cv, sessions, bimodal, slow_mode)
+                for night in range(NIGHTS):
+                    night_effect = _night_effect(rng, cv)
+                    if kind == "spike" and night == onset:
+                        night_effect *= 1 + rng.uniform(0.25, 0.60)
+                    rows += [(name, night, _session(rng, phone, night, night_effect))
+                             for _s in range(sessions)]
+                direction = "regression" if size > 0 else "improvement"
+                back = "improvement" if size > 0 else "regression"
+                if kind in ("step", "ramp"):
+                    end = onset + (length - 1 if kind == "ramp" else 0)
+                    events.append(Event(name, kind, onset, end, direction, abs(size), cv))
+                elif kind == "revert":
+                    events.append(Event(name, "revert-step", onset, onset, direction, abs(size), cv))
+                    events.append(Event(name, "revert-back", onset + length, onset + length, back,
+                                        abs(size), cv))
+                elif kind == "spike":
+                    spikes.append((name, onset))
+    return rows, events, cv_of, spikes, phones
+
+
+# -- the two reference detectors -------------------------------------------------------------------
+
+def _welch_t(csum: np.ndarray, csq: np.ndarray, a: int, b: int, c: int) -> float:
+    """Welch t of data[b:c] against data[a:b] from cumulative sums (O(1) per split)."""
+    n1, n2 = b - a, c - b
+    m1, m2 = (csum[b] - csum[a]) / n1, (csum[c] - csum[b]) / n2
+    v1 = max((csq[b] - csq[a] - n1 * m1 * m1) / (n1 - 1), 0.0)
+    v2 = max((csq[c] - csq[b] - n2 * m2 * m2) / (n2 - 1), 0.0)
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    return (m2 - m1) / se if se > 0 else 0.0
+
+
+def perfherder(values: Sequence[float]) -> list[tuple[int, int, str]]:
+    """(night placed, night detected, direction) from a treeherder-style windowed t-test replay."""
+    alerts: list[tuple[int, int, str]] = []
+    last = 0
+    data = np.asarray(values, dtype=float)
+    csum = np.concatenate([[0.0], np.cumsum(data)])
+    csq = np.concatenate([[0.0], np.cumsum(data * data)])
+    for t in range(13, len(data)):
+        best: tuple[float, int] | None = None
+        for i in range(max(last + 12, t - 11), t):
+            a, c = max(last, i - 24), min(i + 12, t + 1)
+            if i - a < 12 or c - i < 2:
+                continue
+            stat = _welch_t(csum, csq, a, i, c)
+            if best is None or abs(stat) > abs(best[0]):
+                best = (stat, i)
+        if best is not None and abs(best[0]) >= 7.0:
+            alerts.append((best[1], t, "regression" if best[0] > 0 else "improvement"))
+            last = best[1]
+    return alerts
+
+
+def conbench(values: Sequence[float]) -> list[tuple[int, int, str]]:
+    alerts: list[tuple[int, int, str]] = []
+    data = np.asarray(values)
+    for t in range(5, len(data)):
+        base = data[max(0, t - 30):t]
+        sd = base.std(ddof=1)
+        if sd == 0:
+            continue
+        z = (data[t] - base.mean()) / sd
+        if abs(z) >= 5.0:
+            alerts.append((t, t, "regression" if z > 0 else "improvement"))
+    return alerts
+
+
+def run_reference(history: dict[str, Series],
+                  method: Callable[[Sequence[float]], list[tuple[int, int, str]]]) -> list[Alert]:
+    out = []
+    for name, series in history.items():
+        nights = [int(n.night) for n in series.nights]  # type: ignore[arg-type]
+        out += [Alert(name, nights[i], nights[t], d) for i, t, d in method(series.values())]
+    return out
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+
+def merge(alerts: list[Alert]) -> list[Alert]:
+    kept: list[Alert] = []
+    last: dict[tuple[str, str], int] = {}
+    for alert in sorted(alerts, key=lambda a: (a.series, a.detected_on)):
+        key = (alert.series, alert.direction)
+        if key in last and alert.detected_on - last[key] <= MERGE_NIGHTS:
+            continue
+        last[key] = alert.detected_on
+        kept.append(alert)
+    return kept
+
+
+def _matches(event: Event, alert: Alert) -> bool:
+    if alert.series != event.series or alert.direction != event.direction:
+        return False
+    return event.onset - MATCH_BEFORE <= alert.night <= event.end + MATCH_AFTER
+
+
+def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
+          spikes: list[tuple[str, int]]) -> dict[str, object]:
+    alerts = merge(alerts)
+    by_series: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_series[event.series].append(event)
+    true_alerts: dict[float, int] = defaultdict(int)
+    false_alerts: dict[float, int] = defaultdict(int)
+    first: dict[Event, Alert] = {}
+    for alert in alerts:
+        hits = [e for e in by_series.get(alert.series, []) if _matches(e, alert)]
+        if hits:
+            true_alerts[cv_of[alert.series]] += 1
+            for event in hits:
+                if event not in first or alert.detected_on < first[event].detected_on:
+                    first[event] = alert
+        else:
+            false_alerts[cv_of[alert.series]] += 1
+    series_per_band: dict[float, int] = defaultdict(int)
+    for cv in cv_of.values():
+        series_per_band[cv] += 1
+    bands = {}
+    for cv in CV_BANDS:
+        total = true_alerts[cv] + false_alerts[cv]
+        series_nights = series_per_band[cv] * NIGHTS
+        bands[f"{cv:.0%}"] = {
+            "alerts": total, "false_alerts": false_alerts[cv],
+            "precision": round(true_alerts[cv] / total, 4) if total else None,
+            "false_per_1000_series_nights": round(1000 * false_alerts[cv] / series_nights, 3),
+        }
+    recall: dict[str, dict[str, object]] = {}
+    groups: dict[tuple[str, float, float], list[Event]] = defaultdict(list)
+    for event in events:
+        groups[(event.kind, event.size, event.cv)].append(event)
+    for (kind, size, cv), group in sorted(groups.items()):
+        found = [first[e] for e in group if e in first]
+        delays = [a.detected_on - e.onset for e in group if e in first for a in [first[e]]]
+        placement = [a.night - e.onset for e in group if e in first for a in [first[e]]]
+        recall[f"{kind} {size:.0%} @cv {cv:.0%}"] = {
+            "events": len(group), "recall": round(len(found) / len(group), 4),
+            "recall_within_3_nights": round(sum(d <= 2 for d in delays) / len(group), 4),
+            "detection_delay_nights": _distribution(delays),
+            "placement_offset_nights": _distribution(placement),
+        }
+    spike_alerts = sum(1 for a in alerts for name, night in spikes
+                       if a.series == name and night - MATCH_BEFORE <= a.night <= night + MATCH_AFTER)
+    total_true, total_false = sum(true_alerts.values()), sum(false_alerts.values())
+    return {
+        "alerts": total_true + total_false, "false_alerts": total_false,
+        "precision": round(total_true / (total_true + total_false), 4) if alerts else None,
+        "false_per_1000_series_nights": round(1000 * total_false / (len(cv_of) * NIGHTS), 3),
+        "alerts_at_lone_spikes": spike_alerts,
+        "per_cv_band": bands, "recall": recall,
+    }
+
+
+def _distribution(values: Sequence[int]) -> dict[str, float] | None:
+    if not values:
+        return None
+    arr = np.asarray(values)
+    return {"median": float(np.median(arr)), "p90": float(np.quantile(arr, 0.9)),
+            "min": int(arr.min()), "max": int(arr.max())}
+
+
+def _recall_where(result: dict[str, object], kinds: tuple[str, ...], size: float,
+                  max_cv: float, key: str) -> float:
+    rows = result["recall"]
+    assert isinstance(rows, dict)
+    hits = total = 0
+    for label, row in rows.items():
+        kind, size_text, _, cv_text = label.split(" ")
+        if kind in kinds and size_text == f"{size:.0%}" and float(cv_text[:-1]) / 100 <= max_cv + 1e-9:
+            hits += round(row[key] * row["events"])
+            total += row["events"]
+    return round(hits / total, 4) if total else float("nan")
+
+
+def targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
+    precision = result["precision"]
+    bands = result["per_cv_band"]
+    assert isinstance(bands, dict)
+    min_band_precision = min((b["precision"] for b in bands.values() if b["precision"] is not None),
+                             default=None)
+    r10 = _recall_where(result, ("step",), 0.10, 0.05, "recall_within_3_nights")
+    r5 = _recall_where(result, ("step",), 0.05, 0.03, "recall")
+    fa = result["false_per_1000_series_nights"]
+    assert isinstance(fa, float) and isinstance(precision, float | None)
+    return {
+        "precision >= 0.95 (overall)": {"value": precision, "met": precision is not None
+                                        and precision >= 0.95},
+        "precision >= 0.95 (worst CV band)": {"value": min_band_precision,
+                                              "met": min_band_precision is not None
+                                              and min_band_precision >= 0.95},
+        "recall >= 0.95, 10% steps within 3 nights, CV <= 5%": {"value": r10, "met": r10 >= 0.95},
+        "recall >= 0.80, 5% steps, CV <= 3%": {"value": r5, "met": r5 >= 0.80},
+        "<= 1 false alert per 1000 series-nights": {"value": fa, "met": fa <= 1.0},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--per-band", type=int, default=1, help="repetitions of the per-band plan")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--quick", action="store_true",
+                        help="tuning: only the farm detector with re-runs, print its targets, write nothing")
+    args = parser.parse_args()
+
+    rows, events, cv_of, spikes, phones = generate(args.seed, args.per_band)
+    history = build_series(rows)
+    params = DetectorParams()
+    results: dict[str, object] = {}
+    timings: dict[str, float] = {}
+    rerun = Rerunner(phones, args.seed)
+    farms: list[tuple[str, Rerunner | None]] = [("farm", rerun), ("farm_offline", None)]
+    for name, confirmer in farms[:1] if args.quick else farms:
+        started = time.perf_counter()
+        found = [Alert(d.series, int(d.night), int(d.detected_on), d.direction)  # type: ignore[arg-type]
+                 for d in detect_history(history, params, confirmer)]
+        timings[name] = time.perf_counter() - started
+        results[name] = score(found, events, cv_of, spikes)
+    if args.quick:
+        print(json.dumps({"rerun_batches": rerun.calls,
+                          "targets": targets(results["farm"])}, indent=1))  # type: ignore[arg-type]
+        return
+    for name, method in (("perfherder_ttest", perfherder), ("conbench_zscore", conbench)):
+        started = time.perf_counter()
+        alerts = run_reference(history, method)
+        timings[name] = time.perf_counter() - started
+        results[name] = score(alerts, events, cv_of, spikes)
+    report = {
+        "version": 1,
+        "seed": args.seed,
+        "series": len(cv_of), "nights": NIGHTS, "series_nights": len(cv_of) * NIGHTS,
+        "events": len(events), "lone_spikes": len(spikes),
+        "detector_params": params.__dict__,
+        "confirmation_reruns": {"farm": f"{rerun.calls} simulated same-night re-runs of "
+                                f"{rerun.sessions} sessions",
+                                "farm_offline": "none: the next night stands in (farm regressions "
+                                "detect)"},
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "targets": {name: targets(result) for name, result in results.items()},  # type: ignore[arg-type]
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "regression_validation.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "regression_validation.md").write_text(summary_markdown(report))
+    print(summary_markdown(report))
+
+
+def summary_markdown(report: dict[str, object]) -> str:
+    results = report["results"]
+    target_rows = report["targets"]
+    assert isinstance(results, dict) and isinstance(target_rows, dict)
+    methods = list(results)
+    lines = [
+        "# Regression detector validation",
+        "",
+        f"Synthetic data (seed {report['seed']}): {report['series']} series x {report['nights']} nights "
+        f"({report['series_nights']} series-nights), {report['events']} injected changes, "
+        f"{report['lone_spikes']} lone spikes. Generated by `benchmarks/regression_validation.py`; "
+        "the detector was tuned on a different seed (7). `farm` confirms suspects with a simulated "
+        "same-night re-run (5 fresh sessions from the generator at the series' level that night, fresh "
+        "night-level noise and hot spells, no reference series), as `farm nightly` does on devices; "
+        "`farm_offline` has no re-runs and waits for the next night, as `farm regressions detect` does.",
+        "",
+        "## Targets",
+        "",
+        "| target | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for target in target_rows[methods[0]]:
+        cells = []
+        for method in methods:
+            row = target_rows[method][target]
+            cells.append(f"{row['value']} {'met' if row['met'] else '**not met**'}")
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    lines += ["", "## Precision and false alerts per CV band", "",
+              "| CV | " + " | ".join(f"{m} precision (false / alerts)" for m in methods) + " |",
+              "|---|" + "---|" * len(methods)]
+    for band in results[methods[0]]["per_cv_band"]:
+        cells = [f"{results[m]['per_cv_band'][band]['precision']} "
+                 f"({results[m]['per_cv_band'][band]['false_alerts']} / "
+                 f"{results[m]['per_cv_band'][band]['alerts']})" for m in methods]
+        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    lines += ["", "## Recall (within 3 nights) and median detection delay", "",
+              "| change | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for label in results[methods[0]]["recall"]:
+        cells = []
+        for m in methods:
+            row = results[m]["recall"][label]
+            delay = row["detection_delay_nights"]
+            cells.append(f"{row['recall']:.2f} ({row['recall_within_3_nights']:.2f})"
+                         + (f", {delay['median']:.0f}n" if delay else ""))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Alerts at lone spikes: " + ", ".join(
+        f"{m} {results[m]['alerts_at_lone_spikes']}" for m in methods), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

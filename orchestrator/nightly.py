@@ -1,0 +1,257 @@
+"""The nightly: measure, screen every series, confirm suspects by re-running them, store, notify.
+
+    run_nightly(settings)            plan the ``[nightly]`` spec (trigger "nightly"), execute it, then
+    evaluate_night(settings, run)    screen tonight's series (``orchestrator.regression``), re-run
+                                     each suspect on its device, interleaved with a reference series
+                                     when one exists, store the confirmed changes as alerts, and POST
+                                     them to ``nightly.webhook_url``
+
+Both take the executor as a parameter (``run_embedded`` by default), so the scheduled task of the
+distributed mode can call ``evaluate_night`` with its own. Confirmation re-runs go through the same
+planning and executor path as any run: one small run (trigger "confirm") per round, each holding one
+session of the suspect and one of the reference, their order alternating between rounds. Runs with
+trigger "confirm" never enter a series' history.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from orchestrator.alerts import AlertView, segment_index, segment_starts, store_alert
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError
+from orchestrator.executor import run_embedded
+from orchestrator.planning import Submission, create_run, parse_delegates, parse_names, parse_threads
+from orchestrator.regression import (
+    Confirmation,
+    DetectorParams,
+    Screen,
+    Suspect,
+    confirm,
+    detection_from,
+    drift_suspect,
+    place_onset,
+    relocate,
+    screen_night,
+    screen_series,
+)
+from orchestrator.schema import Job, Model, Run
+from orchestrator.schema import Session as SessionRow
+from orchestrator.series import Series, SeriesKey, load_history
+from orchestrator.storage import session_scope
+
+__all__ = ["NightlyOutcome", "SuspectResult", "evaluate_night", "nightly_submission", "post_alerts",
+           "run_nightly"]
+
+#: runs a stored run to completion: ``executor(settings, run_id)``
+Executor = Callable[[Settings, str], None]
+
+
+def nightly_submission(settings: Settings) -> Submission:
+    """The ``[nightly]`` table of farm.toml as a submission with trigger "nightly"."""
+    protocol = settings.protocol()
+    protocol.pop("repeats")
+    return Submission(
+        models=parse_names(str(settings.nightly_models), "nightly.models"),
+        devices=parse_names(str(settings.nightly_devices), "nightly.devices"),
+        threads=parse_threads(str(settings.nightly_threads)),
+        delegates=parse_delegates(str(settings.nightly_delegates)),
+        repeats=int(settings.nightly_repeats), protocol=protocol, trigger="nightly",
+    )
+
+
+@dataclass(frozen=True)
+class SuspectResult:
+    series: str
+    suspect: Suspect
+    confirmation: Confirmation
+    reference: str | None
+    alert: AlertView | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"series": self.series, "stage": self.suspect.stage,
+                "direction": self.suspect.direction, "change_pct": 100 * self.suspect.change,
+                "p_value": self.suspect.p_value, "confirmed": self.confirmation.confirmed,
+                "confirm_change_pct": 100 * self.confirmation.change,
+                "confirm_p_value": self.confirmation.p_value, "reference": self.reference,
+                "alert_id": self.alert.id if self.alert else None}
+
+
+@dataclass(frozen=True)
+class NightlyOutcome:
+    run_id: str
+    night: date
+    screens: list[Screen]
+    suspects: list[SuspectResult]
+    webhook: str | None = None
+    alerts: list[AlertView] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[AlertView]:
+        return [alert for alert in self.alerts if alert.direction == "regression"]
+
+    def count(self, status: str) -> int:
+        return sum(screen.status == status for screen in self.screens)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "night": self.night.isoformat(),
+                "series": len(self.screens), "tested": self.count("tested"),
+                "warming_up": self.count("warming_up"), "too_noisy": self.count("too_noisy"),
+                "suspects": [s.to_json() for s in self.suspects],
+                "alerts": [a.to_json() for a in self.alerts], "webhook": self.webhook}
+
+
+def run_nightly(settings: Settings, params: DetectorParams | None = None,
+                execute: Executor = run_embedded) -> NightlyOutcome:
+    from orchestrator.inventory import ensure_builtin_models, ensure_local_device
+
+    submission = nightly_submission(settings)
+    with session_scope(settings) as db:
+        ensure_local_device(db)
+        ensure_builtin_models(db, settings)
+        run, _notes = create_run(db, submission)
+        run_id = run.id
+    execute(settings, run_id)
+    return evaluate_night(settings, run_id, params or DetectorParams(), execute)
+
+
+def _sessions(series: Series, span: slice) -> list[float]:
+    return [value for night in series.nights[span] for value in night.sessions]
+
+
+def _rerun(settings: Settings, execute: Executor, key: SeriesKey, names: Sequence[str],
+           rounds: int) -> tuple[dict[str, list[float]], list[str]]:
+    """Interleaved single sessions of each named model on the series' device and config."""
+    protocol = settings.protocol()
+    protocol.pop("repeats")
+    run_ids: list[str] = []
+    for round_index in range(rounds):
+        # Alternating the order keeps a slow drift within the re-run from favouring either model.
+        order = tuple(names) if round_index % 2 == 0 else tuple(reversed(names))
+        submission = Submission(models=order, devices=(key.device,), threads=(key.threads,),
+                                delegates=(key.delegate,), repeats=1, protocol=protocol,
+                                trigger="confirm")
+        with session_scope(settings) as db:
+            run, _ = create_run(db, submission)
+            run_ids.append(run.id)
+        execute(settings, run_ids[-1])
+    values: dict[str, list[float]] = {name: [] for name in names}
+    with session_scope(settings) as db:
+        query = (select(Model.name, SessionRow.inference_avg_ms)
+                 .join(Job, Job.id == SessionRow.job_id).join(Model, Model.id == Job.model_id)
+                 .where(Job.run_id.in_(run_ids), SessionRow.status == "ok"))
+        for name, value in db.execute(query):
+            if value is not None:
+                values[name].append(value)
+    return values, run_ids
+
+
+def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Series],
+               suspects: set[str]) -> str | None:
+    """The quietest series tested tonight on the same device and config that is not a suspect."""
+    same = (key.device, key.delegate, key.threads, key.tool_version)
+    candidates = []
+    for label, screen in screens.items():
+        other = history[label].key
+        if (label not in suspects and screen.status == "tested" and other is not None
+                and history[label].model_names
+                and (other.device, other.delegate, other.threads, other.tool_version) == same):
+            candidates.append(label)
+    return min(candidates, key=lambda label: screens[label].noise, default=None)
+
+
+def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
+                   execute: Executor = run_embedded) -> NightlyOutcome:
+    """Screen the series the run measured, confirm suspects by re-runs, store and post alerts."""
+    with session_scope(settings) as db:
+        run = db.get(Run, run_id)
+        if run is None:
+            raise RuntimeError(f"run {run_id} does not exist")
+        night = run.created_at.date()
+        history = load_history(db)
+        starts = segment_starts(db)
+    screens: dict[str, Screen] = {}
+    segments: dict[str, int] = {}
+    for label, series in history.items():
+        t = series.index_of(night)
+        if t is None or series.key is None:
+            continue
+        segments[label] = segment_index(series, starts.get(label))
+        screens[label] = screen_series(series, min(segments[label], t), t, params)
+    suspects = {s.series: s for s in screen_night(list(screens.values()), params)}
+    for label, screen in screens.items():
+        if screen.status == "tested" and label not in suspects:
+            series = history[label]
+            drift = drift_suspect(series, segments[label], series.index_of(night) or 0, params)
+            if drift is not None:
+                suspects[label] = drift
+
+    results: list[SuspectResult] = []
+    for label, suspect in sorted(suspects.items()):
+        series = history[label]
+        key = series.key
+        assert key is not None
+        if not series.model_names:
+            continue
+        reference = _reference(key, screens, history, set(suspects))
+        names = [series.model_names[0]]
+        if reference is not None:
+            names.append(history[reference].model_names[0])
+        fresh, rerun_ids = _rerun(settings, execute, key, names, int(settings.nightly_repeats))
+        ratio = None
+        if reference is not None and fresh[names[1]]:
+            ref_series, ref_screen = history[reference], screens[reference]
+            ref_base = _sessions(ref_series, ref_screen.baseline)
+            ratio = statistics.median(fresh[names[1]]) / statistics.median(ref_base)
+        baseline = _sessions(series, suspect.baseline)
+        confirmation = confirm(suspect, fresh[names[0]], baseline, params, ratio)
+        alert = None
+        if confirmation.confirmed:
+            t = series.index_of(night)
+            assert t is not None
+            tonight = Series(series.name, series.nights[:t + 1], key, series.model_names)
+            suspect = relocate(suspect, place_onset(tonight, segments[label], t, suspect, params),
+                               params)
+            detection = detection_from(tonight, suspect, night, confirmation)
+            with session_scope(settings) as db:
+                alert = store_alert(
+                    db, detection, key, model_name=names[0], run_id=run_id,
+                    confirmation=confirmation, noise_cv=suspect.noise,
+                    evidence={"rerun_runs": rerun_ids, "rerun_sessions": fresh[names[0]],
+                              "reference": reference,
+                              "reference_sessions": fresh.get(names[-1]) if reference else None,
+                              "reference_ratio": ratio, "baseline_sessions": len(baseline)})
+        results.append(SuspectResult(label, suspect, confirmation, reference, alert))
+    alerts = [r.alert for r in results if r.alert is not None]
+    outcome = NightlyOutcome(run_id, night, list(screens.values()), results, alerts=alerts)
+    url = settings.nightly_webhook_url
+    if url and alerts:
+        outcome = NightlyOutcome(run_id, night, outcome.screens, results,
+                                 post_alerts(str(url), outcome.to_json()), alerts)
+    return outcome
+
+
+def post_alerts(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str:
+    """POST the night's outcome as JSON; returns "sent (HTTP n)" or why it failed (never raises:
+    a chat outage must not hide the alerts, which are stored already)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ConfigError(f"nightly.webhook_url {url!r} is not an http(s) URL",
+                          hint="set nightly.webhook_url to an http:// or https:// address")
+    body = json.dumps(payload, default=str).encode()
+    request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (scheme checked)
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            return f"sent (HTTP {response.status})"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"failed: {exc}"

@@ -1,0 +1,412 @@
+"""Regression detection: the nightly screen, confirmation, and the change-point pass.
+
+Plain functions with explicit parameters (``DetectorParams``); no database, no devices. Latency is
+the measure, so "up" is a regression and "down" an improvement.
+
+The pipeline, for every series measured on a night ``t`` (its nights since the last accepted change
+point form the *segment*):
+
+1. warming up until the segment holds ``min_baseline_nights`` nights before the recent window;
+   too noisy to gate when the baseline's robust CV exceeds ``noise_limit`` (still recorded);
+2. screen: the sessions of the last ``window_nights`` nights against the baseline's sessions, a
+   one-sided Mann-Whitney U test in the direction of the shift, plus a minimum effect (the median of
+   the window's nightly values against the baseline's) of ``noise_mult`` times the baseline's own
+   spread; Benjamini-Hochberg across every series tested that night. Fast path: when the last night
+   alone jumps by a gross amount, it is tested alone, so a broken night does not wait for the window;
+3. drift: when the segment's recent level has moved by the minimum effect but the screen did not
+   fire, Apache Otava's E-Divisive (Hunter variant) over the segment places a change point; one whose
+   new level has held ``min_level_nights`` nights becomes a suspect too;
+4. confirmation (``confirm``): fresh sessions (a re-run on the same device, optionally with a reference
+   series interleaved to cancel device-wide drift) must show the change again; only a confirmed
+   suspect becomes an alert, and its onset resets the series' baseline.
+
+``detect_history`` replays this night by night over a stored history. Given a ``rerun`` (a function
+that measures a series again on a night: a device, or a simulator of one) it confirms suspects that
+same night, as the nightly does; without one (``farm regressions detect``) the next night's sessions
+stand in for the re-run: the same evidence, one night later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from orchestrator.errors import ToolError
+from orchestrator.series import NightKey, Series
+from orchestrator.stats import best_split, fdr_adjust, one_sided_pvalue, robust_cv, spread_cv
+
+__all__ = [
+    "Confirmation",
+    "Detection",
+    "DetectorParams",
+    "Rerun",
+    "Screen",
+    "Suspect",
+    "confirm",
+    "detect_history",
+    "detection_from",
+    "drift_suspect",
+    "place_onset",
+    "relocate",
+    "screen_night",
+    "screen_series",
+]
+
+Direction = Literal["up", "down"]
+Stage = Literal["screen", "fast", "drift"]
+#: fresh sessions of a series measured again on the night with the given index
+Rerun = Callable[[str, int], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    min_baseline_nights: int = 5
+    max_baseline_nights: int = 30
+    window_nights: int = 3
+    #: target false-discovery rate across the series tested on one night
+    fdr: float = 0.05
+    #: never suspect a change smaller than this, however quiet the series
+    min_effect: float = 0.02
+    #: a change must exceed this many times the baseline's spread (``stats.spread_cv``)
+    noise_mult: float = 2.25
+    #: fast path: the last night alone moved by at least this much ...
+    gross_effect: float = 0.15
+    #: ... and by at least this many times the baseline's spread
+    gross_noise_mult: float = 6.0
+    confirm_alpha: float = 0.01
+    #: a confirmation must show at least this fraction of the suspect's effect gate and change ...
+    confirm_fraction: float = 0.5
+    #: ... and this many times the series' nightly spread: a re-run is one more night's batch, and a
+    #: batch's sessions share that night's state, so their p-value alone overstates the evidence
+    confirm_noise_mult: float = 2.0
+    #: robust CV above which a series is "too noisy to gate"
+    noise_limit: float = 0.10
+    changepoint_pvalue: float = 0.001
+    changepoint_window: int = 30
+    #: a drift change point counts once its new level has held this many nights
+    min_level_nights: int = 3
+    #: a screened change is placed within this many nights before the night that found it
+    onset_search_nights: int = 10
+    #: ... at the latest night whose two-level fit is within this many nights' noise of the best
+    onset_tolerance: float = 1.0
+    #: the effect gate grows by this many over the baseline's night count: a few nights' spread
+    #: understates the noise (the gate of a 5-night baseline is 40% higher, of a 30-night one 7%)
+    small_baseline: float = 2.0
+    #: a drift change point needs this many nights of its segment before it
+    drift_baseline_nights: int = 10
+
+
+@dataclass(frozen=True)
+class Screen:
+    series: str
+    night: NightKey
+    status: Literal["warming_up", "too_noisy", "tested"]
+    stage: Stage = "screen"
+    direction: Direction = "up"
+    p_value: float = 1.0
+    change: float = 0.0
+    gate: float = 0.0
+    noise: float = 0.0
+    onset: int = 0
+    baseline: slice = field(default_factory=lambda: slice(0, 0))
+
+    @property
+    def passes_effect(self) -> bool:
+        return self.status == "tested" and abs(self.change) >= self.gate
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A screened change awaiting confirmation. Indices point into the series' nights."""
+
+    series: str
+    night: NightKey
+    stage: Stage
+    direction: Direction
+    onset: int
+    baseline: slice
+    change: float
+    gate: float
+    p_value: float
+    noise: float
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    confirmed: bool
+    change: float
+    p_value: float
+    reference_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    series: str
+    night: NightKey  # first night of the new level
+    detected_on: NightKey  # night whose data confirmed it
+    direction: Literal["regression", "improvement"]
+    change_pct: float
+    p_value: float
+    stage: Stage
+    baseline_median: float
+    new_median: float
+    baseline_nights: tuple[NightKey, NightKey]
+
+    def to_json(self) -> dict[str, object]:
+        night = self.night if isinstance(self.night, int) else self.night.isoformat()
+        return {"series": self.series, "night": night, "direction": self.direction,
+                "change_pct": round(self.change_pct, 3)}
+
+
+def _change_points(values: Sequence[float], params: DetectorParams, min_magnitude: float) -> list[Any]:
+    """Apache Otava's E-Divisive change points (Hunter's split-and-merge) of a value sequence."""
+    try:
+        from otava.analysis import compute_change_points
+    except ImportError as exc:
+        raise ToolError("apache-otava is not installed; the change-point pass needs it",
+                        hint='pip install --no-deps "apache-otava>=0.8,<0.9" (see pyproject.toml)'
+                        ) from exc
+    points, _weak = compute_change_points(list(values), window_len=params.changepoint_window,
+                                          max_pvalue=params.changepoint_pvalue,
+                                          min_magnitude=min_magnitude)
+    return list(points)
+
+
+def _sessions(series: Series, span: slice) -> list[float]:
+    return [value for night in series.nights[span] for value in night.sessions]
+
+
+def _direction(change: float) -> Direction:
+    return "up" if change > 0 else "down"
+
+
+def _onset(values: Sequence[float], start: int, stop: int, level: float, change: float) -> int:
+    """First night of the window already half-way to the new level."""
+    for index in range(start, stop):
+        if (values[index] / level - 1.0) * np.sign(change) >= abs(change) / 2:
+            return index
+    return start
+
+
+def screen_series(series: Series, segment_start: int, t: int, params: DetectorParams) -> Screen:
+    """Screen night ``t`` of a series whose current segment starts at ``segment_start``."""
+    night = series.nights[t].night
+    window_start = max(segment_start, t - params.window_nights + 1)
+    base = slice(max(segment_start, window_start - params.max_baseline_nights), window_start)
+    if base.stop - base.start < params.min_baseline_nights:
+        return Screen(series.name, night, "warming_up")
+    values = series.values()
+    base_values = values[base]
+    level = float(np.median(base_values))
+    noise = spread_cv(base_values)
+    if robust_cv(base_values) > params.noise_limit:
+        return Screen(series.name, night, "too_noisy", noise=noise)
+
+    last_change = values[t] / level - 1.0
+    gross = max(params.gross_effect, params.gross_noise_mult * noise)
+    if t > window_start and abs(last_change) >= gross:
+        direction = _direction(last_change)
+        fast_base = slice(max(segment_start, t - params.max_baseline_nights), t)
+        fast_level = float(np.median(values[fast_base]))
+        change = values[t] / fast_level - 1.0
+        p = one_sided_pvalue(series.nights[t].sessions, _sessions(series, fast_base), direction)
+        return Screen(series.name, night, "tested", "fast", direction, p, change, gross, noise, t,
+                      fast_base)
+
+    change = float(np.median(values[window_start:t + 1])) / level - 1.0
+    direction = _direction(change)
+    inflate = 1.0 + params.small_baseline / (base.stop - base.start)
+    gate = max(params.min_effect, params.noise_mult * noise * inflate)
+    # Below the effect gate the series cannot become a suspect whatever its p-value; it still counts
+    # in the night's FDR family, with p = 1, which only makes the adjustment more conservative.
+    p = 1.0 if abs(change) < gate else one_sided_pvalue(
+        _sessions(series, slice(window_start, t + 1)), _sessions(series, base), direction)
+    onset = _onset(values, window_start, t + 1, level, change)
+    return Screen(series.name, night, "tested", "screen", direction, p, change, gate, noise, onset,
+                  base)
+
+
+def drift_suspect(series: Series, segment_start: int, t: int, params: DetectorParams) -> Suspect | None:
+    """A slow change the window screen cannot see: E-Divisive over the segment, if it has moved."""
+    values = series.values()[segment_start:t + 1]
+    need = params.min_baseline_nights + params.min_level_nights
+    if len(values) < need:
+        return None
+    head = values[:params.min_baseline_nights]
+    moved = float(np.median(values[-params.window_nights:])) / float(np.median(head)) - 1.0
+    if abs(moved) < params.min_effect:
+        return None
+    noise = spread_cv(head)
+    gate = max(params.min_effect, params.noise_mult * noise)
+    if abs(moved) < gate or robust_cv(head) > params.noise_limit:
+        return None
+    points = _change_points(values, params, params.min_effect)
+    best: Suspect | None = None
+    for point in points:
+        index = int(point.index)
+        if index < params.drift_baseline_nights or len(values) - index < params.min_level_nights:
+            continue
+        before = values[max(0, index - params.max_baseline_nights):index]
+        change = float(np.median(values[index:])) / float(np.median(before)) - 1.0
+        # The gate from all the nights before the change, not the segment's first few: five nights
+        # say little about a series' spread, and a drift is a small change by nature.
+        noise = max(noise, spread_cv(before))
+        gate = max(params.min_effect, params.noise_mult * noise)
+        if abs(change) < gate or (change > 0) != (moved > 0):
+            continue
+        if best is None or abs(change) > abs(best.change):
+            base = slice(segment_start + max(0, index - params.max_baseline_nights),
+                         segment_start + index)
+            best = Suspect(series.name, series.nights[t].night, "drift", _direction(change),
+                           segment_start + index, base, change, gate, float(point.stats.pvalue), noise)
+    return best
+
+
+def screen_night(screens: Sequence[Screen], params: DetectorParams) -> list[Suspect]:
+    """Suspects among one night's screens: FDR-adjusted p-value under target and effect over gate."""
+    tested = [screen for screen in screens if screen.status == "tested"]
+    adjusted = fdr_adjust([screen.p_value for screen in tested])
+    return [
+        Suspect(s.series, s.night, s.stage, s.direction, s.onset, s.baseline, s.change, s.gate, q,
+                s.noise)
+        for s, q in zip(tested, adjusted, strict=True)
+        if q <= params.fdr and s.passes_effect
+    ]
+
+
+def confirm(suspect: Suspect, new_sessions: Sequence[float], baseline_sessions: Sequence[float],
+            params: DetectorParams, reference_ratio: float | None = None) -> Confirmation:
+    """Do fresh sessions show the suspected change again?
+
+    ``reference_ratio`` is a reference series' fresh median over its own baseline median, measured
+    interleaved with the suspect on the same device: dividing by it cancels whatever moved the whole
+    device (heat, a background job) rather than this series.
+    """
+    scale = reference_ratio or 1.0
+    adjusted = [value / scale for value in new_sessions]
+    if not adjusted or not baseline_sessions:
+        return Confirmation(False, 0.0, 1.0, reference_ratio)
+    change = float(np.median(adjusted) / np.median(baseline_sessions) - 1.0)
+    p = one_sided_pvalue(adjusted, baseline_sessions, suspect.direction)
+    same_way = (change > 0) == (suspect.direction == "up")
+    big_enough = abs(change) >= max(params.min_effect,
+                                    params.confirm_fraction * max(suspect.gate, abs(suspect.change)),
+                                    params.confirm_noise_mult * suspect.noise)
+    return Confirmation(same_way and big_enough and p <= params.confirm_alpha, change, p,
+                        reference_ratio)
+
+
+def place_onset(series: Series, segment_start: int, t: int, suspect: Suspect,
+                params: DetectorParams) -> int:
+    """The night the new level began.
+
+    A window or fast-path suspect: the best two-level split (``stats.best_split``) of the segment,
+    searched over the last ``onset_search_nights`` nights, so a change the screen found a few nights
+    late is still placed on its first night. A drift: Otava's change point nearest the drift's own.
+    """
+    values = series.values()[segment_start:t + 1]
+    if len(values) < params.min_baseline_nights + 2:
+        return suspect.onset
+    if suspect.stage != "drift":
+        first = max(params.min_baseline_nights, len(values) - params.onset_search_nights)
+        tolerance = params.onset_tolerance * suspect.noise * float(np.median(values[:first]))
+        return segment_start + best_split(values, first, len(values) - 1, tolerance)
+    points = _change_points(values, params, 0.0)
+    candidates = [segment_start + int(p.index) for p in points
+                  if (p.stats.forward_rel_change() > 0) == (suspect.direction == "up")
+                  and int(p.index) >= params.min_baseline_nights]
+    if not candidates:
+        return suspect.onset
+    return min(candidates, key=lambda index: (abs(index - suspect.onset), -index))
+
+
+def detection_from(series: Series, suspect: Suspect, detected_on: NightKey,
+                   confirmation: Confirmation) -> Detection:
+    """The alert-to-be of a confirmed suspect; ``series`` ends with the confirming night."""
+    base_values = series.values()[suspect.baseline]
+    new_values = series.values()[suspect.onset:]
+    end = suspect.baseline.stop - 1
+    return Detection(
+        series=series.name, night=series.nights[suspect.onset].night, detected_on=detected_on,
+        direction="regression" if suspect.direction == "up" else "improvement",
+        change_pct=100.0 * (float(np.median(new_values)) / float(np.median(base_values)) - 1.0),
+        p_value=max(suspect.p_value, confirmation.p_value),
+        stage=suspect.stage, baseline_median=float(np.median(base_values)),
+        new_median=float(np.median(new_values)),
+        baseline_nights=(series.nights[suspect.baseline.start].night, series.nights[end].night),
+    )
+
+
+def relocate(suspect: Suspect, onset: int, params: DetectorParams) -> Suspect:
+    """The suspect moved to ``onset``, its baseline ending there (unchanged if too short)."""
+    base = slice(max(suspect.baseline.start, onset - params.max_baseline_nights), onset)
+    if base.stop - base.start < params.min_baseline_nights or onset == suspect.onset:
+        return suspect
+    return replace(suspect, onset=onset, baseline=base)
+
+
+def detect_history(history: Mapping[str, Series], params: DetectorParams,
+                   rerun: Rerun | None = None) -> list[Detection]:
+    """Replay screen, drift and confirmation over whole histories, night by night.
+
+    With ``rerun``, a suspect is confirmed on its own night by fresh sessions. Otherwise the nights
+    after it stand in for the re-run: each must show the change again on its own (``confirm``); a
+    window suspect already rests on two shifted nights and needs one more, a fast-path suspect on one
+    and needs two. Either way a fast-path suspect also waits for the next night, so a lone broken
+    night (a phone that ran hot, a background job) does not alert even when its re-run shares the
+    cause, while a 20% step still alerts on its second night.
+    """
+    nights = sorted({night.night for series in history.values() for night in series.nights})
+    index = {name: {night.night: i for i, night in enumerate(s.nights)} for name, s in history.items()}
+    segment = dict.fromkeys(history, 0)
+    pending: dict[str, tuple[Suspect, int]] = {}
+    detections: list[Detection] = []
+
+    def accept(series: Series, t: int, suspect: Suspect, result: Confirmation) -> None:
+        trimmed = Series(series.name, series.nights[:t + 1], series.key)
+        onset = place_onset(trimmed, segment[series.name], t, suspect, params)
+        suspect = relocate(suspect, onset, params)
+        detections.append(detection_from(trimmed, suspect, series.nights[t].night, result))
+        segment[series.name] = suspect.onset
+
+    for night in nights:
+        screens: list[Screen] = []
+        for name, series in history.items():
+            t = index[name].get(night)
+            if t is None:
+                continue
+            if name in pending:
+                suspect, needed = pending.pop(name)
+                result = confirm(suspect, series.nights[t].sessions,
+                                 _sessions(series, suspect.baseline), params)
+                if result.confirmed and needed > 1:
+                    pending[name] = (suspect, needed - 1)
+                    continue
+                if result.confirmed:
+                    accept(series, t, suspect, result)
+                    continue
+            screens.append(screen_series(series, segment[name], t, params))
+        suspects = {s.series: s for s in screen_night(screens, params)}
+        for screen in screens:
+            if screen.status != "tested" or screen.series in suspects:
+                continue
+            series = history[screen.series]
+            drift = drift_suspect(series, segment[screen.series], index[screen.series][night], params)
+            if drift is not None:
+                suspects[screen.series] = drift
+        for name, suspect in suspects.items():
+            if rerun is None:
+                pending[name] = (suspect, 2 if suspect.stage == "fast" else 1)
+                continue
+            series, t = history[name], index[name][night]
+            result = confirm(suspect, rerun(name, t), _sessions(series, suspect.baseline), params)
+            if not result.confirmed:
+                continue
+            if suspect.stage == "fast":
+                pending[name] = (suspect, 1)
+            else:
+                accept(series, t, suspect, result)
+    return detections

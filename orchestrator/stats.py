@@ -1,0 +1,102 @@
+"""Statistics for regression detection: plain functions over plain sequences, built on scipy.stats.
+
+Nothing here knows about series, nights or the database; ``orchestrator.regression`` decides what to
+feed them. Values are latencies (lower is better), but these functions do not care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "MAD_TO_SIGMA",
+    "best_split",
+    "fdr_adjust",
+    "one_sided_pvalue",
+    "relative_change",
+    "robust_cv",
+    "spread_cv",
+]
+
+Direction = Literal["up", "down"]
+
+#: 1 / (z(0.90) - z(0.10)): turns a 10-90% inter-quantile range into a normal-equivalent sigma.
+_IQR90_TO_SIGMA = 1.0 / (2.0 * 1.2815515655446004)
+
+
+#: MAD of a normal sample times this is its standard deviation (scipy's ``scale="normal"``)
+MAD_TO_SIGMA = 1.482602218505602
+
+
+def robust_cv(values: Sequence[float]) -> float:
+    """1.4826 * MAD / median: the noise profile shown in reports (0.0 for fewer than 2 values)."""
+    data = np.asarray(values, dtype=float)
+    if data.size < 2:
+        return 0.0
+    # numpy rather than scipy.stats.median_abs_deviation: same number, without the per-call
+    # overhead of scipy's axis/nan wrapper, which dominated a night's screen of many series.
+    median = float(np.median(data))
+    if median == 0:
+        return float("inf")
+    return MAD_TO_SIGMA * float(np.median(np.abs(data - median))) / abs(median)
+
+
+def spread_cv(values: Sequence[float]) -> float:
+    """The larger of the robust CV and a 10-90% quantile-based CV.
+
+    MAD only looks at the middle half of the data, so a bimodal device (a slow mode in a quarter of
+    the nights) looks quiet to it; the wider quantile range sees that mode. Used as the detector's
+    noise floor, never shown as the noise profile.
+    """
+    data = np.asarray(values, dtype=float)
+    if data.size < 2:
+        return 0.0
+    q10, q50, q90 = np.quantile(data, [0.10, 0.50, 0.90])
+    if q50 == 0:
+        return float("inf")
+    return max(robust_cv(values), float(q90 - q10) * _IQR90_TO_SIGMA / abs(float(q50)))
+
+
+def relative_change(new: Sequence[float], base: Sequence[float]) -> float:
+    """median(new) / median(base) - 1."""
+    return float(np.median(np.asarray(new, dtype=float)) / np.median(np.asarray(base, dtype=float)) - 1.0)
+
+
+def one_sided_pvalue(new: Sequence[float], base: Sequence[float], direction: Direction) -> float:
+    """Mann-Whitney U p-value that ``new`` is stochastically larger ("up") or smaller than ``base``."""
+    if len(new) == 0 or len(base) == 0:
+        return 1.0
+    alternative = "greater" if direction == "up" else "less"
+    result = sps.mannwhitneyu(np.asarray(new, dtype=float), np.asarray(base, dtype=float),
+                              alternative=alternative, method="auto")
+    return float(result.pvalue)
+
+
+def fdr_adjust(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (compare each with the target false-discovery rate)."""
+    if len(pvalues) == 0:
+        return []
+    return [float(p) for p in sps.false_discovery_control(np.asarray(pvalues, dtype=float), method="bh")]
+
+
+def best_split(values: Sequence[float], first: int, last: int, tolerance: float = 0.0) -> int:
+    """The index ``k`` in ``[first, last]`` where values[:k] and values[k:] are best fit by two levels.
+
+    A least-absolute-deviation scan (each side about its own median): the maximum-likelihood split
+    under Laplace noise, so a heavy-tailed night pulls it far less than a squared-error scan. Of the
+    splits within ``tolerance`` of the best cost the latest wins: when the data cannot tell two nights
+    apart, a change is not claimed earlier than they show.
+    """
+    data = np.asarray(values, dtype=float)
+    costs: dict[int, float] = {}
+    for k in range(max(first, 1), min(last, data.size - 1) + 1):
+        head, tail = data[:k], data[k:]
+        costs[k] = float(np.abs(head - np.median(head)).sum() + np.abs(tail - np.median(tail)).sum())
+    if not costs:
+        return last
+    best = min(costs.values())
+    return max(k for k, cost in costs.items() if cost <= best + tolerance)

@@ -1,0 +1,136 @@
+"""`farm nightly --now` end to end on this machine: measure, screen, re-run, alert, webhook, exit code.
+
+History before tonight is written into the database as earlier nightly runs; tonight's numbers, the
+confirmation re-runs and everything after them are real.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator import storage
+from orchestrator.alerts import alerts_for_run, series_report
+from orchestrator.config import load_settings
+from orchestrator.schema import Alert, Device, Job, Model, Run, Session
+from tests.support.cli import farm
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"type": self.headers["Content-Type"], "json": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def _seed_history(env: dict[str, str], scale: dict[str, float], nights: int = 8) -> None:
+    """Earlier nightly runs, one per night, at ``scale`` times tonight's median per model."""
+    settings = load_settings(env)
+    with storage.session_scope(settings) as db:
+        (tonight,) = db.scalars(select(Run).where(Run.trigger == "nightly"))
+        for job in list(tonight.jobs):
+            values = [s.inference_avg_ms for s in job.sessions if s.status == "ok"]
+            level = statistics.median(values) * scale[job.model.name]
+            template = job.sessions[0]
+            for back in range(1, nights + 1):
+                run = db.get(Run, f"past{back}") or Run(
+                    id=f"past{back}", trigger="nightly", status="done",
+                    created_at=tonight.created_at - timedelta(days=back))
+                past = Job(id=f"{job.id[:30]}-{back}", run=run, seq=job.seq, device_id=job.device_id,
+                           model_id=job.model_id, delegate=job.delegate,
+                           num_threads=job.num_threads, status="done", config=job.config)
+                # Nights spread like a shared CI machine's (+-8%), sessions within a night less.
+                night_factor = 1 + 0.08 * ((back * 7) % 5 - 2) / 2
+                for i, wiggle in enumerate((0.99, 1.0, 1.01)):
+                    past.sessions.append(Session(
+                        repeat_index=i, status="ok", inference_avg_ms=level * night_factor * wiggle,
+                        model_sha256=template.model_sha256, tool_version=template.tool_version))
+                db.add(past)
+
+
+@pytest.mark.slow
+def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
+        farm_db_env: dict[str, str], tmp_path: Path, webhook: tuple[str, list[dict]]) -> None:
+    url, received = webhook
+    (tmp_path / "farm.toml").write_text(
+        '[nightly]\nmodels = ["builtin-segmenter", "builtin-stylizer"]\ndevices = "local"\n'
+        f'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nwebhook_url = "{url}"\n')
+
+    first = farm("nightly", "--now", "--json", env=farm_db_env)
+    assert first.returncode == 0, first.stderr
+    outcome = json.loads(first.stdout)
+    assert (outcome["series"], outcome["warming_up"], outcome["alerts"]) == (2, 2, [])
+    assert received == []  # nothing to say
+
+    # The segmenter used to be three times faster; the stylizer was where it is tonight.
+    _seed_history(farm_db_env, {"builtin-segmenter": 1 / 3, "builtin-stylizer": 1.0})
+    second = farm("nightly", "--now", "--wait", "--json", env=farm_db_env)
+    assert second.returncode == 3, second.stderr
+    outcome = json.loads(second.stdout)
+    # Only the segmenter moved for sure; this machine's own noise is not under the test's control.
+    (alert,) = [a for a in outcome["alerts"] if a["model"] == "builtin-segmenter"]
+    assert alert["direction"] == "regression"
+    # Tonight is ~3x the seeded baseline, give or take this shared machine's own drift.
+    assert 50 < alert["change_pct"] < 500 and alert["state"] == "untriaged"
+    (suspect,) = [s for s in outcome["suspects"] if s["alert_id"] == alert["id"]]
+    assert suspect["confirmed"] and suspect["confirm_p_value"] <= 0.01
+
+    (post,) = received
+    assert post["type"] == "application/json"
+    assert [a["id"] for a in post["json"]["alerts"]] == [a["id"] for a in outcome["alerts"]]
+
+    settings = load_settings(farm_db_env)
+    with storage.session_scope(settings) as db:
+        row = db.get(Alert, alert["id"])
+        assert row is not None and row.run_id == outcome["run_id"]
+        confirm_runs = list(db.scalars(select(Run).where(Run.trigger == "confirm")
+                                       .order_by(Run.created_at)))
+        assert set(row.evidence["rerun_runs"]) <= {r.id for r in confirm_runs}
+        confirm_runs = [r for r in confirm_runs if r.id in row.evidence["rerun_runs"]]
+        assert len(confirm_runs) == 3 and all(r.status == "done" for r in confirm_runs)
+        models_per_round = [[j.model.name for j in r.jobs] for r in confirm_runs]
+        if row.evidence["reference"]:
+            # Interleaved: both models in every round, the order alternating.
+            assert models_per_round[0] == models_per_round[2] == models_per_round[1][::-1]
+        assert all(len(j.sessions) == 1 and j.sessions[0].status == "ok"
+                   for r in confirm_runs for j in r.jobs)
+        assert len(row.evidence["rerun_sessions"]) == 3
+        # Re-runs never enter the history that the next night is judged on.
+        device = db.scalars(select(Device).where(Device.serial == "local")).one()
+        assert device.id == confirm_runs[0].jobs[0].device_id
+        assert db.scalars(select(Model).where(Model.name == "builtin-segmenter")).one()
+
+    with storage.session_scope(settings) as db:
+        # What the reports draw: trend values, alert markers, noise profiles.
+        assert alert["id"] in [a.id for a in alerts_for_run(db, outcome["run_id"])]
+        reports = {r.series: r for r in series_report(db, noise_limit=0.10)}
+        assert len(reports) == 2
+        marked = reports[row.series]
+        assert [a.id for a in marked.alerts] == [alert["id"]]
+        assert len(marked.nights) == 9 and marked.noise.nights >= 1
+
+    listed = json.loads(farm("regressions", "list", "--json", env=farm_db_env).stdout)
+    assert alert["id"] in [a["id"] for a in listed]

@@ -1,0 +1,119 @@
+"""The detector on small synthetic histories whose truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orchestrator.regression import (
+    DetectorParams,
+    Suspect,
+    confirm,
+    detect_history,
+    screen_series,
+)
+from orchestrator.series import Series, build_series
+
+PARAMS = DetectorParams()
+
+
+def make(levels: list[float], cv: float = 0.01, sessions: int = 5, seed: int = 0,
+         name: str = "s") -> Series:
+    rng = np.random.default_rng(seed)
+    rows = [(name, night, level * 20.0 * (1 + cv * rng.standard_normal()))
+            for night, level in enumerate(levels) for _ in range(sessions)]
+    return build_series(rows)[name]
+
+
+def detect(*series: Series) -> list:
+    return detect_history({s.name: s for s in series}, PARAMS)
+
+
+@pytest.mark.parametrize(("size", "direction"), [(0.10, "regression"), (-0.10, "improvement"),
+                                                 (0.05, "regression")])
+def test_a_step_is_found_on_its_first_night_within_three_nights(size: float, direction: str) -> None:
+    found = detect(make([1.0] * 30 + [1.0 + size] * 20, seed=1))
+    assert len(found) == 1
+    (d,) = found
+    assert d.direction == direction and d.night == 30
+    assert d.detected_on <= 32
+    assert d.change_pct == pytest.approx(100 * size, abs=1.5)
+    assert d.baseline_median == pytest.approx(20.0, rel=0.01)
+
+
+def test_lone_spikes_and_a_two_night_hot_spell_do_not_alert() -> None:
+    levels = [1.0] * 50
+    levels[20] = 1.4
+    levels[35] = levels[36] = 1.25
+    assert detect(make(levels, seed=2)) == []
+
+
+def test_a_step_then_revert_gives_a_regression_then_an_improvement() -> None:
+    found = detect(make([1.0] * 25 + [1.2] * 12 + [1.0] * 15, seed=3))
+    assert [(d.direction, d.night) for d in found] == [("regression", 25), ("improvement", 37)]
+
+
+def test_a_slow_ramp_is_caught_inside_its_span() -> None:
+    ramp = list(1.0 + 0.15 * np.arange(1, 31) / 30)
+    found = detect(make([1.0] * 20 + ramp + [1.15] * 10, cv=0.01, seed=4))
+    assert found and all(d.direction == "regression" for d in found)
+    assert 20 <= found[0].night <= 50
+
+
+@pytest.mark.slow
+def test_quiet_series_raise_nothing_across_many_nights() -> None:
+    """200 null series x 40 nights: the FDR and the confirmation keep false alerts away."""
+    series = [make([1.0] * 40, cv=0.02, seed=100 + i, name=f"n{i}") for i in range(200)]
+    assert detect(*series) == []
+
+
+def test_warming_up_until_the_baseline_has_enough_nights() -> None:
+    series = make([1.0] * 4 + [2.0] * 10, seed=5)
+    first_tested = PARAMS.min_baseline_nights + PARAMS.window_nights - 1
+    assert screen_series(series, 0, first_tested - 1, PARAMS).status == "warming_up"
+    assert screen_series(series, 0, first_tested, PARAMS).status == "tested"
+
+
+def test_a_series_noisier_than_the_limit_is_not_gated() -> None:
+    series = make([1.0] * 30 + [1.1] * 10, cv=0.25, sessions=1, seed=6)
+    assert screen_series(series, 0, 35, PARAMS).status == "too_noisy"
+    assert detect(series) == []
+
+
+def _suspect(direction: str = "up") -> Suspect:
+    return Suspect("s", 10, "fast", direction, 10, slice(0, 10), 0.2, 0.05, 1e-6, 0.01)  # type: ignore[arg-type]
+
+
+def test_confirmation_needs_the_change_again_and_cancels_device_wide_drift() -> None:
+    rng = np.random.default_rng(8)
+    baseline = list(20.0 * (1 + 0.01 * rng.standard_normal(40)))
+    rerun = list(24.0 * (1 + 0.01 * rng.standard_normal(5)))
+    assert confirm(_suspect(), rerun, baseline, PARAMS).confirmed
+    # The reference series moved just as much: the phone, not the model, got slower.
+    assert not confirm(_suspect(), rerun, baseline, PARAMS, reference_ratio=1.2).confirmed
+    assert not confirm(_suspect(), baseline[:5], baseline, PARAMS).confirmed
+    assert not confirm(_suspect("down"), rerun, baseline, PARAMS).confirmed
+
+
+def _rerun_at(levels: list[float], cv: float, seed: int):  # noqa: ANN202 (a closure)
+    """A simulated re-run: fresh sessions at the series' true level on that night."""
+    rng = np.random.default_rng(seed)
+
+    def rerun(name: str, t: int) -> list[float]:
+        return list(levels[t] * 20.0 * (1 + cv * rng.standard_normal(5)))
+    return rerun
+
+
+def test_a_same_night_rerun_confirms_a_step_a_night_earlier_than_waiting() -> None:
+    levels = [1.0] * 30 + [1.1] * 20
+    series = make(levels, seed=1)
+    offline = detect_history({"s": series}, PARAMS)
+    rerun = detect_history({"s": series}, PARAMS, _rerun_at(levels, 0.01, 9))
+    assert [(d.night, d.direction) for d in rerun] == [(30, "regression")]
+    assert rerun[0].detected_on < offline[0].detected_on <= 32
+
+
+def test_a_rerun_at_the_old_level_does_not_confirm() -> None:
+    levels = [1.0] * 30 + [1.1] * 3
+    series = make(levels, seed=1)
+    assert detect_history({"s": series}, PARAMS, _rerun_at([1.0] * 33, 0.01, 9)) == []
