@@ -15,6 +15,7 @@ The real (replica or official) models come from the model zoo (``farm models bui
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,10 +148,13 @@ BUILTIN_MODELS = {"builtin-segmenter": lambda: _segmenter(257),
 
 
 def write_model(data: bytes, path: Path) -> Path:
+    """Write atomically: a unique temporary file, then a rename, so processes building the same
+    models at once (two workers on one FARM_HOME) never read or replace a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp",
+                                     delete=False) as handle:
+        handle.write(data)
+    Path(handle.name).replace(path)
     return path
 
 

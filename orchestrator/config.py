@@ -9,11 +9,20 @@ Nothing here needs a running service: the defaults are an embedded SQLite file u
     home = ".farm"
     database_url = "postgresql+psycopg://farm@db/farm"
     broker_url = "redis://redis:6379/0"
+    visibility_timeout = 43200
 
     [protocol]
     repeats = 3
     warmup_runs = 1
     num_runs = 20
+
+    [nightly]                       # what `farm nightly` measures; lists or comma-separated strings
+    models = "all"
+    devices = "local"
+    threads = [1, 4]
+    delegates = ["cpu", "xnnpack"]
+    repeats = 5
+    webhook_url = "https://chat.example/hooks/perf"
 """
 
 from __future__ import annotations
@@ -46,6 +55,21 @@ _KEYS: dict[str, tuple[str, Any, str]] = {
     "gate_max_wait_s": ("FARM_GATE_MAX_WAIT", 300.0, "longest wait at the gate (s), then go on"),
     "gate_poll_s": ("FARM_GATE_POLL", 5.0, "seconds between gate readings"),
     "device_retries": ("FARM_DEVICE_RETRIES", 3, "reconnect attempts for a phone lost mid-session"),
+    # The broker redelivers a task not acknowledged within this many seconds: keep it above the
+    # longest device batch; the device lease makes an early redelivery harmless, not free.
+    "visibility_timeout": ("FARM_VISIBILITY_TIMEOUT", 43200,
+                           "seconds before the broker redelivers an unacknowledged task"),
+    "lease_ttl": ("FARM_LEASE_TTL", 60, "seconds a worker's device lease lasts unless renewed"),
+    "heartbeat_s": ("FARM_HEARTBEAT", 5.0, "seconds between a worker's device scans / heartbeats"),
+    "worker_name": ("FARM_WORKER_NAME", None,
+                    "name a worker registers its phones under; default: the host name"),
+    "nightly_cron": ("FARM_NIGHTLY_CRON", "0 2 * * *", "when `farm beat` submits the nightly run"),
+    "nightly_models": ("FARM_NIGHTLY_MODELS", "all", "models of the nightly run"),
+    "nightly_devices": ("FARM_NIGHTLY_DEVICES", "all", "devices of the nightly run"),
+    "nightly_threads": ("FARM_NIGHTLY_THREADS", "1,4", "thread counts of the nightly run"),
+    "nightly_delegates": ("FARM_NIGHTLY_DELEGATES", "cpu,xnnpack", "delegates of the nightly run"),
+    "nightly_repeats": ("FARM_NIGHTLY_REPEATS", 5, "sessions per config in the nightly run"),
+    "nightly_webhook_url": ("FARM_NIGHTLY_WEBHOOK_URL", None, "JSON POST of new alerts; unset = none"),
 }
 
 # farm.toml groups the measurement protocol in a [protocol] table.
@@ -124,6 +148,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}", hint="fix the TOML syntax") from exc
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
     flat.update(data.get("protocol", {}))
+    # [nightly] keys keep their table as a prefix; its lists become the CLI's comma-separated form.
+    flat.update({f"nightly_{k}": ",".join(map(str, v)) if isinstance(v, list) else v
+                 for k, v in data.get("nightly", {}).items()})
     unknown = sorted(set(flat) - set(_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}",

@@ -13,12 +13,14 @@ built-in errors (``RuntimeError``, ``TypeError``, ``ValueError``) instead and is
     │   ├── DeviceNotFound       no such serial
     │   ├── DeviceUnavailable    offline / unauthorized
     │   ├── DeviceLost           the connection dropped mid-command
-    │   └── DeviceStorageFull    the phone ran out of space during a push
+    │   ├── DeviceStorageFull    the phone ran out of space during a push
+    │   └── LeaseLost            another worker holds (or took over) the phone's lease
     ├── ToolError            a benchmark tool that is missing, unsupported or not runnable
     ├── ParseError           text that is not benchmark output at all
     │   └── LogFileError         a benchmark log file that cannot be read (missing, a folder, ...)
     ├── NotFound             no run / job with that id
-    └── StorageError         the database: unreachable, wrong schema, migration failure
+    ├── StorageError         the database: unreachable, wrong schema, migration failure
+    └── BrokerError          the message broker (distributed mode): unreachable, refused
 
 Foreign exceptions (sqlalchemy, adbutils, socket, ...) are translated into this tree at one boundary
 per layer, always with ``raise ... from``.
@@ -27,6 +29,7 @@ per layer, always with ``raise ... from``.
 from __future__ import annotations
 
 __all__ = [
+    "BrokerError",
     "CatalogError",
     "ConfigError",
     "DeviceError",
@@ -35,6 +38,7 @@ __all__ = [
     "DeviceStorageFull",
     "DeviceUnavailable",
     "FarmError",
+    "LeaseLost",
     "LogFileError",
     "ModelError",
     "NotFound",
@@ -102,6 +106,10 @@ class DeviceStorageFull(DeviceError):
     kind = "storage_full"
 
 
+class LeaseLost(DeviceError):
+    kind = "lease_lost"
+
+
 class ToolError(FarmError):
     kind = "tool"
 
@@ -123,3 +131,7 @@ class LogFileError(ParseError):
 
 class StorageError(FarmError):
     kind = "storage"
+
+
+class BrokerError(FarmError):
+    kind = "broker"

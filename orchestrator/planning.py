@@ -168,8 +168,12 @@ def resolve_models(db: Session, names: Sequence[str]) -> tuple[list[Model], list
     return [rows[name] for name in names], []
 
 
-def create_run(db: Session, submission: Submission) -> tuple[Run, list[str]]:
-    """Resolve names, expand, and store the run with its jobs. Returns the run and notes."""
+def create_run(db: Session, submission: Submission,
+               run_id: str | None = None) -> tuple[Run, list[str]]:
+    """Resolve names, expand, and store the run with its jobs. Returns the run and notes.
+
+    ``run_id`` fixes the id (a nightly run's is derived from its schedule and date, so a second
+    submission of the same night collides instead of duplicating it); default: a random one."""
     if submission.repeats < 1:
         raise PlanError("--repeats must be at least 1", hint="use --repeats 3 (the default)")
     models, notes = resolve_models(db, submission.models)
@@ -177,7 +181,7 @@ def create_run(db: Session, submission: Submission) -> tuple[Run, list[str]]:
     if not devices:
         raise PlanError("no devices are online",
                         hint="connect a phone (see `adb devices`), or use --devices local")
-    run = Run(id=new_run_id(), status="queued", trigger=submission.trigger,
+    run = Run(id=run_id or new_run_id(), status="queued", trigger=submission.trigger,
               spec=submission.to_json())
     db.add(run)
     for seq, plan in enumerate(expand(submission, models, devices)):

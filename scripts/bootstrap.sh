@@ -12,9 +12,9 @@ dev=0
 
 # libusb-1.0-0: tflite-support's native module links it. adb: the real adb server for phones.
 packages=(libusb-1.0-0 adb)
-# The test suite starts its own throwaway PostgreSQL cluster and adb servers, and drives Debian's
-# chromium through Playwright (never `playwright install`: browser downloads are not needed).
-[ "$dev" = 1 ] && packages+=(postgresql chromium)
+# The test suite starts its own throwaway PostgreSQL cluster, Redis servers and adb servers, and
+# drives Debian's chromium through Playwright (never `playwright install`: no browser download).
+[ "$dev" = 1 ] && packages+=(postgresql redis-server chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -46,4 +46,8 @@ if [ "$dev" = 1 ]; then
 else
     .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 fi
+# The regression detector's change points come from apache-otava, whose metadata pins numpy 2.2 and
+# pulls google-cloud-bigquery (protobuf >= 4, against tflite-support's < 4); the module we use needs
+# only numpy and scipy, so it is installed without its dependencies (see pyproject.toml).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "apache-otava>=0.8,<0.9"
 echo "bootstrap: ready (.venv/bin/farm)"

@@ -15,6 +15,10 @@ repeating them would only waste the phone's time. A phone that drops mid-session
 (reconnect with exponential backoff, ``device_retries`` times) and the session measured again; a
 phone that does not come back fails its remaining jobs with kind ``device_lost``, keeping everything
 already recorded.
+
+A distributed caller passes ``before_write``, called before every write of a result (session, job
+outcome, release): it raises ``LeaseLost`` when this worker no longer owns the phone, which ends the
+call at once and leaves the rows to the lease's new owner, who resumes them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.config import Settings
-from orchestrator.errors import DeviceLost, DeviceUnavailable, FarmError
+from orchestrator.errors import DeviceLost, DeviceUnavailable, FarmError, LeaseLost
 from orchestrator.results import ParsedRun
 from orchestrator.schema import Job, Session, utcnow
 from orchestrator.storage import session_scope
@@ -200,7 +204,8 @@ def _run_with_reconnect(runner: Runner, item: _Work) -> RawSession:
 def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
                  shuffle_seed: int | None = None,
                  progress: ProgressCallback | None = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> list[JobOutcome]:
+                 should_stop: Callable[[], bool] = lambda: False,
+                 before_write: Callable[[], None] = lambda: None) -> list[JobOutcome]:
     """Run (or resume) the jobs of one device, their sessions interleaved in a shuffled order
     (``shuffle_seed``, recorded with each session); safe to call again with the same ids."""
     work, device = _start(settings, job_ids)
@@ -227,6 +232,7 @@ def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
             tool_id, item.provenance = prepared[item.model_id]
             raw = _run_with_reconnect(runner, item)
             raw.environment["order"] = {"seed": shuffle_seed, "position": position}
+            before_write()
             row = _store_session(settings, item.job_id, index, raw, item.provenance)
             with session_scope(settings) as db:
                 _load(db, item.job_id).tool_id = tool_id
@@ -235,6 +241,8 @@ def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
                 progress(item.job_id, item.done, item.repeats)
             if row.status != "ok":
                 item.error = (row.error_kind or "unknown", row.error_message or "the session failed")
+        except LeaseLost:
+            raise
         except DeviceLost as exc:
             # The phone is gone for good: every unfinished job on it fails; other phones go on.
             for other in work:
@@ -242,6 +250,7 @@ def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
                     other.error = (exc.kind, str(exc))
         except FarmError as exc:
             item.error = (exc.kind, str(exc))
+    before_write()
     if should_stop():
         # Stopped: unfinished jobs stay pending for a later resume; finished ones are recorded.
         finished = [item for item in work if item.error or item.done == item.repeats]
@@ -255,7 +264,9 @@ def execute_jobs(settings: Settings, job_ids: Sequence[str], *,
 def _release(settings: Settings, job_ids: list[str]) -> None:
     with session_scope(settings) as db:
         for job_id in job_ids:
-            _load(db, job_id).status = "pending"
+            job = _load(db, job_id)
+            if job.status == "running":  # a job cancelled meanwhile stays cancelled
+                job.status = "pending"
 
 
 def execute_job(settings: Settings, job_id: str,

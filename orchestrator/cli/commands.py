@@ -10,14 +10,17 @@ from orchestrator.cli import (
     devices,
     logs,
     models,
+    regressions,
     reports,
     runs,
     submit,
     tools,
+    worker,
     zoo,
 )
 
 
 def register(app: typer.Typer) -> None:
-    for module in (submit, runs, reports, devices, tools, logs, models, zoo, config, db):
+    for module in (submit, runs, reports, regressions, devices, tools, logs, models, zoo, config, db,
+                   worker):
         module.register(app)

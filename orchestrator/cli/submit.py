@@ -1,8 +1,14 @@
-"""``farm submit``: plan model x device x config jobs and run them (embedded mode)."""
+"""``farm submit``: plan model x device x config jobs and run them.
+
+Embedded mode (no broker): in this process, with a progress bar. Distributed mode
+(``FARM_BROKER_URL``): planned on the phones live workers registered, one task per device sent to
+its queue; the run id is printed at once, and ``--wait`` follows the run from the database.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +19,7 @@ from rich.table import Table
 
 from orchestrator.cli._common import console, err_console, fmt_ms, settings
 from orchestrator.config import Settings
-from orchestrator.errors import ConfigError, PlanError
+from orchestrator.errors import FarmError, PlanError
 from orchestrator.executor import ProgressEvent, pending_work, run_embedded
 from orchestrator.inventory import ensure_builtin_models, ensure_local_device
 from orchestrator.planning import (
@@ -71,7 +77,9 @@ def _summary_table(rows: Sequence[ResultRow]) -> Table:
 
 def submit(
     models: Annotated[str, typer.Option(help="'all' or comma-separated model names")] = "all",
-    devices: Annotated[str, typer.Option(help="'all', 'local' or comma-separated serials")] = "local",
+    devices: Annotated[str | None, typer.Option(
+        help="'all', 'local' or comma-separated serials (default: local; with a broker: "
+             "every phone of a live worker)")] = None,
     threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,4",
     delegates: Annotated[str, typer.Option(
         help="comma-separated: xnnpack (LiteRT's default CPU path), cpu (builtin kernels without "
@@ -84,17 +92,18 @@ def submit(
     pin: Annotated[str | None, typer.Option(
         help="'big': pin phone sessions to the big CPU cores with taskset")] = None,
     report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
+    wait: Annotated[bool, typer.Option(
+        help="with a broker: follow the run until it ends (always, without one)")] = False,
 ) -> None:
     """Benchmark models on devices: plan the jobs, run them, print a summary and the report path."""
     # Parse every list before touching the database: bad input writes nothing.
-    model_names, device_names = parse_names(models, "--models"), parse_names(devices, "--devices")
+    current = settings()
+    default_devices = "local" if current.is_embedded else "all"
+    model_names = parse_names(models, "--models")
+    device_names = parse_names(devices or default_devices, "--devices")
     thread_counts, delegate_names = parse_threads(threads), parse_delegates(delegates)
     if pin not in (None, "big"):
         raise PlanError(f"--pin {pin!r} is not a pinning mode", hint="use --pin big (or leave it out)")
-    current = settings()
-    if not current.is_embedded:
-        raise ConfigError("FARM_BROKER_URL is set, but this version runs submissions only in "
-                          "embedded mode", hint="unset FARM_BROKER_URL to run in this process")
     # The protocol is frozen into every job's config: a job records exactly what it measured with.
     protocol = current.protocol() | {key: value for key, value in (
         ("repeats", repeats), ("num_runs", num_runs), ("min_secs", min_secs), ("pin", pin))
@@ -102,6 +111,9 @@ def submit(
     submission = Submission(models=model_names, devices=device_names, threads=thread_counts,
                             delegates=delegate_names, repeats=int(protocol.pop("repeats")),
                             protocol=protocol)
+    if not current.is_embedded:
+        _submit_distributed(current, submission, wait=wait, report=report)
+        return
     with session_scope(current) as db:
         ensure_local_device(db)
         ensure_builtin_models(db, current)
@@ -114,18 +126,57 @@ def submit(
         run, plan_notes = create_run(db, submission)
         notes += plan_notes
         run_id = run.id
-    shown = notes if len(notes) <= 4 else notes[:3]
-    for note in shown:
-        err_console.print(f"[yellow]note:[/] {escape(note)}")
-    if len(notes) > len(shown):
-        err_console.print(f"[yellow]note:[/] ... and {len(notes) - len(shown)} more; "
-                          "see `farm models list` and `farm devices list`")
+    _print_notes(notes)
     console.print(f"run [bold]{run_id}[/]")
     try:
         _run_with_progress(current, run_id)
     except KeyboardInterrupt:
         err_console.print(f"[yellow]stopped[/]: run {run_id} cancelled; finished jobs are kept")
         raise typer.Exit(130) from None
+    _print_outcome(current, run_id, report)
+
+
+def _print_notes(notes: Sequence[str]) -> None:
+    shown = notes if len(notes) <= 4 else notes[:3]
+    for note in shown:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    if len(notes) > len(shown):
+        err_console.print(f"[yellow]note:[/] ... and {len(notes) - len(shown)} more; "
+                          "see `farm models list` and `farm devices list`")
+
+
+def _submit_distributed(current: Settings, submission: Submission, *, wait: bool,
+                        report: bool) -> None:
+    from orchestrator.cli._follow import follow_run
+    from orchestrator.distributed import cancel_run, heartbeat_max_age, resolve_live
+    from workers.dispatch import enqueue_run
+
+    with session_scope(current) as db:
+        ensure_builtin_models(db, current)
+        devices = resolve_live(db, submission.devices, heartbeat_max_age(current))
+        run, notes = create_run(db, replace(submission, devices=devices))
+        run_id = run.id
+    _print_notes(notes)
+    try:
+        enqueue_run(current, run_id)
+    except FarmError:
+        with session_scope(current) as db:  # a run no worker will ever see must not stay queued
+            cancel_run(db, run_id)
+        raise
+    console.print(f"run [bold]{run_id}[/]")
+    if not wait:
+        err_console.print(f"queued on {len(devices)} device(s); follow it with `farm watch {run_id}`")
+        return
+    try:
+        follow_run(current, run_id)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]stopped following[/]: run {run_id} goes on; "
+                          f"`farm watch {run_id}` or `farm cancel {run_id}`")
+        raise typer.Exit(130) from None
+    _print_outcome(current, run_id, report)
+
+
+def _print_outcome(current: Settings, run_id: str, report: bool) -> None:
     with session_scope(current) as db:
         summary = get_run(db, run_id)
         rows = run_results(db, run_id)

@@ -10,13 +10,14 @@ PUBLIC = {
     "orchestrator.errors": {
         "FarmError", "ConfigError", "PlanError", "ModelError", "CatalogError", "DeviceError",
         "DeviceNotFound", "DeviceUnavailable", "DeviceLost", "DeviceStorageFull", "ToolError",
-        "ParseError", "LogFileError", "NotFound", "StorageError",
+        "ParseError", "LogFileError", "NotFound", "StorageError", "LeaseLost", "BrokerError",
     },
     "orchestrator.results": {
         "ERROR_KINDS", "MEASURE_FIELDS", "PARSED_RUN_SCHEMA_VERSION", "DelegateInfo", "OpRow",
         "ParsedRun", "RunError",
     },
-    "orchestrator.schema": {"Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"},
+    "orchestrator.schema": {"ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Run", "Session",
+                            "Tool", "utcnow"},
     "workers.tools.benchmark_argv": {"DELEGATES", "SessionSpec", "build_argv", "host_runner_argv"},
 }
 
