@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -126,3 +127,27 @@ def test_two_beats_fire_one_nightly_run(
     # the submitting consumer screened the night once it was measured
     wait_for(lambda: f"nightly {run_id}: 1 series screened" in worker.output(), 60,
              "the night to be screened")
+
+
+def test_farm_nightly_now_through_the_workers(
+        nightly_env: dict[str, str], start_worker: Callable[..., WorkerProcess]) -> None:
+    """`farm nightly --now` with a broker: handed to the control queue, or followed with --wait."""
+    worker = start_worker("host-a", ["local"], control=True, env=nightly_env)
+    run_id = nightly_run_id("nightly", datetime.now(UTC).date())
+
+    handed = farm("nightly", "--now", env=nightly_env)
+    assert handed.returncode == 0, handed.stderr
+    assert run_id in handed.stdout and "farm watch" in handed.stdout
+    wait_for(lambda: any(r.id == run_id and r.status == "done" for r in _nightly_runs()), 120,
+             "the handed-over nightly run to finish")
+    wait_for(lambda: f"nightly {run_id}: 1 series screened" in worker.output(), 60,
+             "the control consumer to screen the night")
+
+    # --wait on the same night: no second run; it follows the workers and screens here
+    followed = farm("nightly", "--now", "--wait", "--json", env=nightly_env)
+    assert followed.returncode == 0, followed.stderr  # first night: warming up, no regression
+    outcome = json.loads(followed.stdout)
+    assert outcome["run_id"] == run_id and outcome["series"] == 1
+    assert outcome["warming_up"] == 1 and outcome["alerts"] == []
+    assert "already submitted" in followed.stderr
+    assert [r.id for r in _nightly_runs()] == [run_id]
