@@ -69,16 +69,20 @@ def test_submit_on_phones_pins_shuffles_caches_and_records(
                 assert s.environment["gate"]["passed"] is True
                 assert s.environment["before"]["battery_level"] is not None
                 assert s.num_threads == job.num_threads and s.inference_avg_ms > 0
-        # per phone, sessions run in a shuffled order across models and configs (seeded)
+        # per phone, sessions run in a shuffled order across models and configs (seeded), one
+        # at a time, in the order recorded with them
+        interleaved = []
         for serial in {j.device.serial for j in run.jobs}:
             sessions = sorted((s for j in run.jobs if j.device.serial == serial for s in j.sessions),
                               key=lambda s: s.environment["order"]["position"])
             assert [s.environment["order"]["position"] for s in sessions] == list(range(8))
             job_order = [s.job_id for s in sessions]
-            grouped = sorted(job_order, key=job_order.index)
-            assert job_order != grouped, "sessions ran job by job, not interleaved"
+            interleaved.append(job_order != sorted(job_order, key=job_order.index))
             spans = [(s.started_at, s.finished_at) for s in sessions]
             assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+        # A fair shuffle of 4 jobs x 2 sessions comes out job by job with probability
+        # 4! * 2**4 / 8! (about 1%): on both phones at once, about 1e-4.
+        assert any(interleaved), "sessions ran job by job on every phone, not interleaved"
 
     # The second submission finds model and tool on the phones: nothing is pushed again.
     second = farm(*args, env=env)
