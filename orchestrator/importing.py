@@ -9,7 +9,6 @@ is recorded as an ``imported`` device (never scheduled); the model is a register
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.errors import ParseError, PlanError
-from orchestrator.planning import new_run_id
+from orchestrator.planning import job_key, new_run_id
 from orchestrator.schema import Device, Job, Model, Run, Session, utcnow
 from orchestrator.storage import register_model
 
@@ -90,9 +89,7 @@ def import_logs(db: DbSession, logs: list[tuple[str, str]], *, device: str,
 
     failed = 0
     for seq, ((delegate, threads), items) in enumerate(sorted(by_config.items())):
-        identity = f"{run.id}|{device}|{model_row.sha256}|{delegate}|{threads}"
-        job = Job(id=hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest(),
-                  run_id=run.id,
+        job = Job(id=job_key(run.id, device, model_row.sha256, delegate, threads), run_id=run.id,
                   seq=seq, device_id=device_row.id, model_id=model_row.id, delegate=delegate,
                   num_threads=threads, config={"imported_from": sorted({n for n, _, _ in items})},
                   attempts=0, finished_at=utcnow())

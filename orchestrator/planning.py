@@ -32,6 +32,7 @@ __all__ = [
     "create_run",
     "expand",
     "job_id",
+    "job_key",
     "parse_delegates",
     "parse_names",
     "parse_threads",
@@ -118,9 +119,14 @@ def expand(submission: Submission, models: Sequence[Model],
     return plans
 
 
-def job_id(run_id: str, plan: JobPlan) -> str:
-    key = f"{run_id}|{plan.device.serial}|{plan.model.sha256}|{plan.delegate}|{plan.num_threads}"
+def job_key(run_id: str, serial: str, model_sha256: str, delegate: str, threads: int) -> str:
+    """The idempotency key of a job: one id per run x device x model file x config."""
+    key = f"{run_id}|{serial}|{model_sha256}|{delegate}|{threads}"
     return hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+
+
+def job_id(run_id: str, plan: JobPlan) -> str:
+    return job_key(run_id, plan.device.serial, plan.model.sha256, plan.delegate, plan.num_threads)
 
 
 def new_run_id() -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import DeviceError
+from workers.device.probes import parse_cpu_clusters, parse_meminfo
 
 __all__ = ["LOCAL_SERIAL", "describe_local"]
 
@@ -34,20 +35,15 @@ def _cpu_model() -> str | None:
 
 
 def _clusters() -> list[dict[str, Any]]:
-    """Cores grouped by max frequency, fastest last (the way phones list big.LITTLE clusters)."""
-    by_freq: dict[int, list[int]] = {}
+    """Cores grouped by max frequency, slowest first, read the way a phone's are (``probes``)."""
+    lines = []
     for cpu in range(os.cpu_count() or 1):
-        raw = _read(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq")
-        if raw and raw.isdigit():
-            by_freq.setdefault(int(raw), []).append(cpu)
-    return [{"cores": cores, "max_freq_khz": freq} for freq, cores in sorted(by_freq.items())]
-
-
-def _ram_mb() -> int | None:
-    for line in (_read("/proc/meminfo") or "").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024
-    return None
+        for name in ("cpuinfo_max_freq", "scaling_governor"):
+            path = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/{name}"
+            value = _read(path)
+            if value:
+                lines.append(f"{path}={value}")
+    return [cluster.to_json() for cluster in parse_cpu_clusters("\n".join(lines))]
 
 
 def describe_local() -> dict[str, Any]:
@@ -74,7 +70,7 @@ def describe_local() -> dict[str, Any]:
         "fingerprint": f"{uname.node}/{os_name}/{uname.machine}/python {platform.python_version()}"
                        f"/{runtime}",
         "cpu": {"model": cpu_model, "cores": os.cpu_count(), "clusters": _clusters()},
-        "ram_mb": _ram_mb(),
+        "ram_mb": parse_meminfo(_read("/proc/meminfo") or ""),
         "gpu": None,
         "host": uname.node,
         "info": {"runtime": runtime, "python": platform.python_version()},
