@@ -7,6 +7,7 @@ import io
 import json
 import re
 import statistics
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,13 @@ from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.config import load_settings
-from orchestrator.schema import Job, Run, Session
+from orchestrator.schema import Job, Run, Session, utcnow
 from tests.support.cli import farm
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without their time zone; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _db(env: dict[str, str]) -> DbSession:
@@ -92,7 +98,7 @@ def test_execute_job_is_idempotent_and_resumes(farm_db_env: dict[str, str]) -> N
     settings = load_settings(farm_db_env)
     with _db(farm_db_env) as db:
         job = db.scalars(select(Job)).one()
-        first = {s.repeat_index: s.id for s in job.sessions}
+        first = {s.repeat_index: (s.id, s.started_at) for s in job.sessions}
         assert sorted(first) == [0, 1, 2]
 
     # A redelivered finished job runs nothing.
@@ -102,12 +108,17 @@ def test_execute_job_is_idempotent_and_resumes(farm_db_env: dict[str, str]) -> N
 
     # An interrupted job (one session missing, status still running) measures only what is missing.
     with _db(farm_db_env) as db:
-        db.delete(db.get(Session, first[1]))
+        db.delete(db.get(Session, first[1][0]))
         db.execute(update(Job).values(status="running"))
         db.commit()
+    resumed_at = utcnow()
     outcome = execute_job(settings, job.id)
     assert outcome.status == "done"
     with _db(farm_db_env) as db:
-        again = {s.repeat_index: s.id for s in db.get(Job, job.id).sessions}  # type: ignore[union-attr]
+        again = {s.repeat_index: (s.id, s.started_at)
+                 for s in db.get(Job, job.id).sessions}  # type: ignore[union-attr]
         assert sorted(again) == [0, 1, 2]
-        assert again[0] == first[0] and again[2] == first[2] and again[1] != first[1]
+        # the kept sessions are untouched; the missing one was measured again, after the resume
+        # (its row id may be reused: SQLite hands out the highest rowid again once it is deleted)
+        assert again[0] == first[0] and again[2] == first[2]
+        assert _aware(again[1][1]) >= resumed_at > _aware(first[1][1])
