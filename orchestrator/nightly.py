@@ -40,10 +40,9 @@ from orchestrator.regression import (
     confirm,
     detection_from,
     drift_suspect,
-    place_onset,
-    relocate,
     screen_night,
     screen_series,
+    settle,
 )
 from orchestrator.schema import Job, Model, Run
 from orchestrator.schema import Session as SessionRow
@@ -216,12 +215,12 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
         baseline = _sessions(series, suspect.baseline)
         confirmation = confirm(suspect, fresh[names[0]], baseline, params, ratio)
         alert = None
-        if confirmation.confirmed:
-            t = series.index_of(night)
-            assert t is not None
-            tonight = Series(series.name, series.nights[:t + 1], key, series.model_names)
-            suspect = relocate(suspect, place_onset(tonight, segments[label], t, suspect, params),
-                               params)
+        t = series.index_of(night)
+        assert t is not None
+        tonight = Series(series.name, series.nights[:t + 1], key, series.model_names)
+        settled = settle(tonight, segments[label], t, suspect, params) if confirmation.confirmed else None
+        if settled is not None:
+            suspect = settled
             detection = detection_from(tonight, suspect, night, confirmation)
             with session_scope(settings) as db:
                 alert = store_alert(

@@ -16,6 +16,7 @@ __all__ = [
     "MAD_TO_SIGMA",
     "best_split",
     "fdr_adjust",
+    "hl_change",
     "one_sided_pvalue",
     "relative_change",
     "robust_cv",
@@ -49,8 +50,8 @@ def spread_cv(values: Sequence[float]) -> float:
     """The larger of the robust CV and a 10-90% quantile-based CV.
 
     MAD only looks at the middle half of the data, so a bimodal device (a slow mode in a quarter of
-    the nights) looks quiet to it; the wider quantile range sees that mode. Used as the detector's
-    noise floor, never shown as the noise profile.
+    the nights) looks quiet to it; the wider quantile range sees that mode. Used by the drift pass,
+    whose change is a difference of nightly medians; never shown as the noise profile.
     """
     data = np.asarray(values, dtype=float)
     if data.size < 2:
@@ -64,6 +65,20 @@ def spread_cv(values: Sequence[float]) -> float:
 def relative_change(new: Sequence[float], base: Sequence[float]) -> float:
     """median(new) / median(base) - 1."""
     return float(np.median(np.asarray(new, dtype=float)) / np.median(np.asarray(base, dtype=float)) - 1.0)
+
+
+def hl_change(new: Sequence[float], base: Sequence[float]) -> float:
+    """Hodges-Lehmann relative shift: exp(median of all pairwise log(new_i / base_j)) - 1.
+
+    The shift estimate that goes with the Mann-Whitney test. Pairs from every mode of a bimodal device
+    on both sides cancel (the pairwise differences are symmetric about the shift when both samples
+    mix the modes alike), and a lone hot night in the new sample moves it a little, not all the way.
+    """
+    new_log = np.log(np.asarray(new, dtype=float))
+    base_log = np.log(np.asarray(base, dtype=float))
+    if new_log.size == 0 or base_log.size == 0:
+        return 0.0
+    return float(np.expm1(np.median(np.subtract.outer(new_log, base_log))))
 
 
 def one_sided_pvalue(new: Sequence[float], base: Sequence[float], direction: Direction) -> float:

@@ -69,7 +69,7 @@ def test_quiet_series_raise_nothing_across_many_nights() -> None:
 
 def test_warming_up_until_the_baseline_has_enough_nights() -> None:
     series = make([1.0] * 4 + [2.0] * 10, seed=5)
-    first_tested = PARAMS.min_baseline_nights + PARAMS.window_nights - 1
+    first_tested = PARAMS.min_baseline_nights + PARAMS.min_window_nights - 1
     assert screen_series(series, 0, first_tested - 1, PARAMS).status == "warming_up"
     assert screen_series(series, 0, first_tested, PARAMS).status == "tested"
 
