@@ -10,10 +10,11 @@ point form the *segment*):
    too noisy to gate when the baseline's robust CV exceeds ``noise_limit`` (still recorded);
 2. screen: the sessions of each window of the last 3..8 nights against the sessions of the nights
    before it, a one-sided Mann-Whitney U test in the direction of the shift (Bonferroni over the
-   windows) plus a minimum effect: the Hodges-Lehmann shift (robust to a bimodal device's slow mode
-   and to one hot night) must exceed ``noise_mult`` times the baseline's robust CV, less for longer
-   windows; Benjamini-Hochberg across every series tested that night. Fast path: when the last two
-   nights both jumped by a gross amount, they are tested on their own;
+   windows) plus a minimum effect: the shift (the smaller of the sessions' Hodges-Lehmann shift and
+   the nightly medians' shift, see ``_window_change``) must exceed ``noise_mult`` times the
+   baseline's robust CV, less for longer windows; Benjamini-Hochberg across every series tested
+   that night. Fast path: when the last two nights both jumped by a gross amount, they are tested
+   on their own;
 3. drift: when the segment's recent level has moved by the minimum effect but the screen did not
    fire, Apache Otava's E-Divisive (Hunter variant) over the segment places a change point; one whose
    new level has held ``min_level_nights`` nights becomes a suspect too;
@@ -79,7 +80,7 @@ class DetectorParams:
     #: never suspect a change smaller than this, however quiet the series
     min_effect: float = 0.02
     #: a change must exceed this many times the baseline's robust CV (for a 3-night window) ...
-    noise_mult: float = 3.0
+    noise_mult: float = 2.6
     #: ... times (3 / window nights) to this power: longer windows average more nights, but nights
     #: are not independent draws (heat, background load), so the gate falls slower than 1/sqrt(n)
     window_gate_power: float = 0.25
@@ -204,6 +205,21 @@ def _onset(values: Sequence[float], start: int, stop: int, level: float, change:
     return start
 
 
+def _window_change(window: Sequence[float], base: Sequence[float], window_nights: Sequence[float],
+                   base_nights: Sequence[float]) -> float:
+    """The window's shift against its baseline, as the smaller of two estimates (0 if they disagree).
+
+    The Hodges-Lehmann shift of the sessions sees through a bimodal device's slow mode (both sides
+    mix the modes alike) but one hot night moves it; the shift of the nightly medians ignores one
+    hot night in three but jumps when two nights land in the slow mode. A real step moves both.
+    """
+    by_session = hl_change(window, base)
+    by_night = float(np.median(window_nights) / np.median(base_nights)) - 1.0
+    if (by_session > 0) != (by_night > 0):
+        return 0.0
+    return min(by_session, by_night, key=abs)
+
+
 def screen_series(series: Series, segment_start: int, t: int, params: DetectorParams) -> Screen:
     """Screen night ``t`` of a series whose current segment starts at ``segment_start``."""
     night = series.nights[t].night
@@ -244,7 +260,7 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         noise = robust_cv(base_values)
         base_sessions = _sessions(series, base)
         window = _sessions(series, slice(start, t + 1))
-        change = hl_change(window, base_sessions)
+        change = _window_change(window, base_sessions, values[start:t + 1], base_values)
         direction = _direction(change)
         inflate = 1.0 + params.small_baseline / (base.stop - base.start)
         scale = (params.min_window_nights / nights) ** params.window_gate_power

@@ -60,6 +60,24 @@ def test_a_slow_ramp_is_caught_inside_its_span() -> None:
     assert 20 <= found[0].night <= 50
 
 
+def _bimodal(levels: list[float], seed: int) -> Series:
+    """A device with a slow mode: a quarter of its sessions run 10% slower, whatever the level."""
+    rng = np.random.default_rng(seed)
+    rows = [("b", night, level * 20.0 * (1 + 0.01 * rng.standard_normal())
+             * (1.10 if rng.random() < 0.25 else 1.0))
+            for night, level in enumerate(levels) for _ in range(5)]
+    return build_series(rows)["b"]
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_a_bimodal_device_alerts_on_a_step_smaller_than_its_mode_gap_and_not_on_its_modes(
+        seed: int) -> None:
+    assert detect(_bimodal([1.0] * 60, seed)) == []
+    found = detect(_bimodal([1.0] * 30 + [1.06] * 20, seed))
+    assert [(d.direction, d.night) for d in found] == [("regression", 30)]
+    assert found[0].detected_on <= 35  # offline: the next night stands in for the re-run
+
+
 @pytest.mark.slow
 def test_quiet_series_raise_nothing_across_many_nights() -> None:
     """200 null series x 40 nights: the FDR and the confirmation keep false alerts away."""
