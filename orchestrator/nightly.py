@@ -124,10 +124,6 @@ def run_nightly(settings: Settings, params: DetectorParams | None = None,
     return evaluate_night(settings, run_id, params or DetectorParams(), execute)
 
 
-def _sessions(series: Series, span: slice) -> list[float]:
-    return [value for night in series.nights[span] for value in night.sessions]
-
-
 def _rerun(settings: Settings, execute: Executor, key: SeriesKey, names: Sequence[str],
            rounds: int) -> tuple[dict[str, list[float]], list[str]]:
     """Interleaved single sessions of each named model on the series' device and config."""
@@ -210,9 +206,9 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
         ratio = None
         if reference is not None and fresh[names[1]]:
             ref_series, ref_screen = history[reference], screens[reference]
-            ref_base = _sessions(ref_series, ref_screen.baseline)
+            ref_base = ref_series.sessions(ref_screen.baseline)
             ratio = statistics.median(fresh[names[1]]) / statistics.median(ref_base)
-        baseline = _sessions(series, suspect.baseline)
+        baseline = series.sessions(suspect.baseline)
         confirmation = confirm(suspect, fresh[names[0]], baseline, params, ratio)
         alert = None
         t = series.index_of(night)

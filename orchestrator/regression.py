@@ -38,7 +38,15 @@ import numpy as np
 
 from orchestrator.errors import ToolError
 from orchestrator.series import NightKey, Series
-from orchestrator.stats import best_split, fdr_adjust, hl_change, one_sided_pvalue, robust_cv, spread_cv
+from orchestrator.stats import (
+    best_split,
+    fdr_adjust,
+    hl_change,
+    one_sided_pvalue,
+    relative_change,
+    robust_cv,
+    spread_cv,
+)
 
 __all__ = [
     "Confirmation",
@@ -189,10 +197,6 @@ def _change_points(values: Sequence[float], params: DetectorParams, min_magnitud
     return list(points)
 
 
-def _sessions(series: Series, span: slice) -> list[float]:
-    return [value for night in series.nights[span] for value in night.sessions]
-
-
 def _direction(change: float) -> Direction:
     return "up" if change > 0 else "down"
 
@@ -214,7 +218,7 @@ def _window_change(window: Sequence[float], base: Sequence[float], window_nights
     hot night in three but jumps when two nights land in the slow mode. A real step moves both.
     """
     by_session = hl_change(window, base)
-    by_night = float(np.median(window_nights) / np.median(base_nights)) - 1.0
+    by_night = relative_change(window_nights, base_nights)
     if (by_session > 0) != (by_night > 0):
         return 0.0
     return min(by_session, by_night, key=abs)
@@ -229,8 +233,9 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
                        t + 1 - shortest)
     if first_base.stop - first_base.start < params.min_baseline_nights:
         return Screen(series.name, night, "warming_up")
-    if robust_cv(values[first_base]) > params.noise_limit:
-        return Screen(series.name, night, "too_noisy", noise=robust_cv(values[first_base]))
+    first_noise = robust_cv(values[first_base])
+    if first_noise > params.noise_limit:
+        return Screen(series.name, night, "too_noisy", noise=first_noise)
 
     # Fast path: the last two nights both moved by a gross amount. One night alone is not enough:
     # a phone that ran hot does that, and its re-run may run hot too.
@@ -242,9 +247,9 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         moved = [values[night] / fast_level - 1.0 for night in (t - 1, t)]
         if min(abs(m) for m in moved) >= gross and (moved[0] > 0) == (moved[1] > 0):
             direction = _direction(moved[1])
-            change = hl_change(_sessions(series, slice(t - 1, t + 1)), _sessions(series, fast_base))
-            p = one_sided_pvalue(_sessions(series, slice(t - 1, t + 1)),
-                                 _sessions(series, fast_base), direction)
+            last_two, fast_sessions = series.sessions(slice(t - 1, t + 1)), series.sessions(fast_base)
+            change = hl_change(last_two, fast_sessions)
+            p = one_sided_pvalue(last_two, fast_sessions, direction)
             return Screen(series.name, night, "tested", "fast", direction, p, change, gross,
                           fast_noise, t - 1, fast_base)
 
@@ -258,8 +263,8 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         tested += 1
         base_values = values[base]
         noise = robust_cv(base_values)
-        base_sessions = _sessions(series, base)
-        window = _sessions(series, slice(start, t + 1))
+        base_sessions = series.sessions(base)
+        window = series.sessions(slice(start, t + 1))
         change = _window_change(window, base_sessions, values[start:t + 1], base_values)
         direction = _direction(change)
         inflate = 1.0 + params.small_baseline / (base.stop - base.start)
@@ -378,7 +383,7 @@ def settle(series: Series, segment_start: int, t: int, suspect: Suspect,
     nights since the onset no longer differ from the baseline by the effect gate: the change was a
     few odd nights, not a new level. ``series`` ends with night ``t``."""
     suspect = relocate(suspect, place_onset(series, segment_start, t, suspect, params), params)
-    change = hl_change(_sessions(series, slice(suspect.onset, t + 1)), _sessions(series, suspect.baseline))
+    change = hl_change(series.sessions(slice(suspect.onset, t + 1)), series.sessions(suspect.baseline))
     if (change > 0) != (suspect.direction == "up") or abs(change) < max(
             params.min_effect, params.settle_fraction * suspect.gate):
         return None
@@ -442,7 +447,7 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
             if name in pending:
                 suspect = pending.pop(name)
                 result = confirm(suspect, series.nights[t].sessions,
-                                 _sessions(series, suspect.baseline), params)
+                                 series.sessions(suspect.baseline), params)
                 if result.confirmed:
                     accept(series, t, suspect, result)
                     continue
@@ -460,7 +465,7 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
                 pending[name] = suspect
                 continue
             series, t = history[name], index[name][night]
-            result = confirm(suspect, rerun(name, t), _sessions(series, suspect.baseline), params)
+            result = confirm(suspect, rerun(name, t), series.sessions(suspect.baseline), params)
             if result.confirmed:
                 accept(series, t, suspect, result)
     return detections

@@ -81,6 +81,10 @@ class Series:
     def values(self) -> list[float]:
         return list(self._values)
 
+    def sessions(self, span: slice) -> list[float]:
+        """Every session value of the nights in ``span``, night by night."""
+        return [value for night in self.nights[span] for value in night.sessions]
+
     def index_of(self, night: NightKey) -> int | None:
         for index, item in enumerate(self.nights):
             if item.night == night:
