@@ -13,7 +13,9 @@ Four detectors run on the same data, replayed night by night (each sees only the
 
 - farm: ``orchestrator.regression.detect_history`` as the nightly runs it: screen + drift, each
   suspect confirmed that same night by a simulated re-run (``Rerunner``: 5 fresh sessions drawn from
-  the generator at the series' level that night, with fresh night-level noise and hot spells);
+  the generator at the series' level that night, with a fresh batch effect and hot spells, and 5
+  sessions of a reference series on the same phone that shares the hot spell and part of the
+  batch effect);
 - farm_offline: the same detector with no re-runs, the next night standing in for the confirmation,
   as ``farm regressions detect`` runs it;
 - Perfherder-style: Welch t over a back window of 12..24 and a fore window of up to 12 nightly values,
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.regression import DetectorParams, detect_history
+from orchestrator.regression import DetectorParams, Remeasurement, detect_history
 from orchestrator.series import Series, build_series
 
 NIGHTS = 90
@@ -94,11 +96,13 @@ class Phone:
     slow_mode: float
 
 
+def _hot_spell(rng: np.random.Generator) -> float:
+    """A phone running hot or busy: 3% of batches, +5..30% on everything it runs."""
+    return 1 + rng.uniform(0.05, 0.30) if rng.random() < 0.03 else 1.0
+
+
 def _night_effect(rng: np.random.Generator, cv: float) -> float:
-    effect = 1 + 0.6 * cv * rng.standard_t(4) / math.sqrt(2)
-    if rng.random() < 0.03:
-        effect *= 1 + rng.uniform(0.05, 0.30)
-    return effect
+    return (1 + 0.6 * cv * rng.standard_t(4) / math.sqrt(2)) * _hot_spell(rng)
 
 
 def _session(rng: np.random.Generator, phone: Phone, night: int, night_effect: float) -> float:
@@ -110,25 +114,54 @@ def _session(rng: np.random.Generator, phone: Phone, night: int, night_effect: f
 
 
 class Rerunner:
-    """The confirmation re-run, simulated: fresh sessions of a series on a night, from its level.
+    """The confirmation re-run, simulated: fresh sessions of a series on a night, from its level,
+    interleaved with a reference series on the same phone (as ``farm nightly`` does when the device
+    runs another series).
 
     A re-run is a new batch of sessions on the same phone, later that night (after the thermal gate),
-    so it draws its own night-level effect from the same model, hot spells (3% of batches) included,
-    and its own session noise, bimodal mode included. A lone spike was that night's batch only and is
-    not repeated. Its randomness is its own stream, so the nightly data are the same with or without it.
+    so it draws its own batch effect from the nightly model: a normal batch-to-batch effect and a hot
+    spell (3% of batches). The reference runs in the same batch, so it shares the hot spell (each
+    model feels heat differently: the reference 0.5..1.5 times as much) and half of the normal
+    effect's variance; the rest, and all session noise, is its own. The reference is another phone-
+    like series of the same CV band (bimodal as often as any) at a level that did not change; its
+    ratio is a fresh median over the median of 20 baseline nights of it. A lone spike was that
+    night's batch only and is not repeated.
+
+    Every (series, night) re-run draws from its own random stream, so the nightly data are the same
+    with or without re-runs, and two detectors that re-run the same series on the same night see the
+    same sessions: their results differ by what they do, not by which draws they got.
     """
 
     def __init__(self, phones: dict[str, Phone], seed: int, sessions: int = 5) -> None:
         self.phones = phones
-        self.rng = np.random.default_rng([seed, 1])
+        self.seed = seed
+        self.index = {name: i for i, name in enumerate(phones)}
         self.sessions = sessions
         self.calls = 0
 
-    def __call__(self, name: str, night: int) -> list[float]:
+    def _reference(self, name: str) -> tuple[Phone, float]:
+        rng = np.random.default_rng([self.seed, 2, self.index[name]])
+        cv = self.phones[name].cv
+        phone = Phone(1.0, np.ones(NIGHTS), cv, self.sessions, bool(rng.random() < 0.2),
+                      1 + rng.uniform(0.05, 0.12))
+        baseline = [_session(rng, phone, 0, _night_effect(rng, cv))
+                    for _night in range(20) for _s in range(phone.sessions)]
+        return phone, float(np.median(baseline))
+
+    def __call__(self, name: str, night: int) -> Remeasurement:
         self.calls += 1
         phone = self.phones[name]
-        effect = _night_effect(self.rng, phone.cv)
-        return [_session(self.rng, phone, night, effect) for _ in range(self.sessions)]
+        rng = np.random.default_rng([self.seed, 1, self.index[name], night])
+        normal, hot = rng.standard_t(4) / math.sqrt(2), _hot_spell(rng)
+        fresh = [_session(rng, phone, night, (1 + 0.6 * phone.cv * normal) * hot)
+                 for _ in range(self.sessions)]
+        reference, reference_median = self._reference(name)
+        # correlation 0.5 with the suspect's batch effect: half of its variance is the device's
+        shared = 0.5 * normal + math.sqrt(0.75) * rng.standard_t(4) / math.sqrt(2)
+        heat = 1 + (hot - 1) * rng.uniform(0.5, 1.5)
+        effect = (1 + 0.6 * reference.cv * shared) * heat
+        ref = [_session(rng, reference, night, effect) for _ in range(self.sessions)]
+        return Remeasurement(fresh, float(np.median(ref)) / reference_median)
 
 
 def generate(seed: int, per_band: int) -> tuple[list[tuple[str, int, float]], list[Event],
@@ -394,7 +427,8 @@ def main() -> None:
         "events": len(events), "lone_spikes": len(spikes),
         "detector_params": params.__dict__,
         "confirmation_reruns": {"farm": f"{rerun.calls} simulated same-night re-runs of "
-                                f"{rerun.sessions} sessions",
+                                f"{rerun.sessions} sessions, each with {rerun.sessions} of a "
+                                "reference series",
                                 "farm_offline": "none: the next night stands in (farm regressions "
                                 "detect)"},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -419,8 +453,10 @@ def summary_markdown(report: dict[str, object]) -> str:
         f"({report['series_nights']} series-nights), {report['events']} injected changes, "
         f"{report['lone_spikes']} lone spikes. Generated by `benchmarks/regression_validation.py`; "
         "the detector was tuned on other seeds (7 and 11). `farm` confirms suspects with a simulated "
-        "same-night re-run (5 fresh sessions from the generator at the series' level that night, fresh "
-        "night-level noise and hot spells, no reference series), as `farm nightly` does on devices; "
+        "same-night re-run (5 fresh sessions from the generator at the series' level that night with a "
+        "fresh batch effect and hot spells, interleaved with 5 sessions of a reference series on the "
+        "same phone that shares the hot spell and half the batch effect's variance), as `farm nightly` "
+        "does on devices; "
         "`farm_offline` has no re-runs and waits for the next night, as `farm regressions detect` does.",
         "",
         "## Targets",

@@ -214,7 +214,8 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
         t = series.index_of(night)
         assert t is not None
         tonight = Series(series.name, series.nights[:t + 1], key, series.model_names)
-        settled = settle(tonight, segments[label], t, suspect, params) if confirmation.confirmed else None
+        settled = (settle(tonight, segments[label], t, suspect, confirmation, params)
+                   if confirmation.confirmed else None)
         if settled is not None:
             suspect = settled
             detection = detection_from(tonight, suspect, night, confirmation)

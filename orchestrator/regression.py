@@ -52,6 +52,7 @@ __all__ = [
     "Confirmation",
     "Detection",
     "DetectorParams",
+    "Remeasurement",
     "Rerun",
     "Screen",
     "Suspect",
@@ -68,8 +69,19 @@ __all__ = [
 
 Direction = Literal["up", "down"]
 Stage = Literal["screen", "fast", "drift"]
-#: fresh sessions of a series measured again on the night with the given index
-Rerun = Callable[[str, int], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Remeasurement:
+    """A suspect measured again: its fresh sessions, and a reference series' fresh median over its
+    baseline median when a reference was interleaved on the same device (see ``confirm``)."""
+
+    sessions: Sequence[float]
+    reference_ratio: float | None = None
+
+
+#: a series measured again on the night with the given index
+Rerun = Callable[[str, int], Remeasurement]
 
 
 @dataclass(frozen=True)
@@ -336,10 +348,15 @@ def confirm(suspect: Suspect, new_sessions: Sequence[float], baseline_sessions: 
     """Do fresh sessions show the suspected change again?
 
     ``reference_ratio`` is a reference series' fresh median over its own baseline median, measured
-    interleaved with the suspect on the same device: dividing by it cancels whatever moved the whole
-    device (heat, a background job) rather than this series.
+    interleaved with the suspect on the same device. When the reference moved the suspect's way by
+    the confirmation's noise gate, the whole device moved (heat, a background job) and dividing by
+    the ratio cancels it. Otherwise the ratio is left out: a reference median of a few sessions is
+    as noisy as the suspect's, and dividing by its noise alone would blur a real change (dividing
+    always cost both precision and recall in ``benchmarks/regression_validation.py``).
     """
-    scale = reference_ratio or 1.0
+    sign = 1.0 if suspect.direction == "up" else -1.0
+    ratio = reference_ratio or 1.0
+    scale = ratio if (ratio - 1.0) * sign >= params.confirm_noise_mult * suspect.noise else 1.0
     adjusted = [value / scale for value in new_sessions]
     if not adjusted or not baseline_sessions:
         return Confirmation(False, 0.0, 1.0, reference_ratio)
@@ -377,15 +394,19 @@ def place_onset(series: Series, segment_start: int, t: int, suspect: Suspect,
     return min(candidates, key=lambda index: (abs(index - suspect.onset), -index))
 
 
-def settle(series: Series, segment_start: int, t: int, suspect: Suspect,
+def settle(series: Series, segment_start: int, t: int, suspect: Suspect, confirmation: Confirmation,
            params: DetectorParams) -> Suspect | None:
-    """A confirmed suspect placed on its first night (``place_onset``), or None when, so placed, the
-    nights since the onset no longer differ from the baseline by the effect gate: the change was a
-    few odd nights, not a new level. ``series`` ends with night ``t``."""
+    """A confirmed suspect placed on its first night (``place_onset``), or None when, so placed, it
+    is not a new level: the nights since the onset no longer differ from the baseline by
+    ``settle_fraction`` of the effect gate (a few odd nights), or the confirmation shows less than
+    ``confirm_fraction`` of their change (the placement landed on one hot night that the re-run did
+    not repeat). ``series`` ends with night ``t``."""
     suspect = relocate(suspect, place_onset(series, segment_start, t, suspect, params), params)
     change = hl_change(series.sessions(slice(suspect.onset, t + 1)), series.sessions(suspect.baseline))
     if (change > 0) != (suspect.direction == "up") or abs(change) < max(
             params.min_effect, params.settle_fraction * suspect.gate):
+        return None
+    if abs(confirmation.change) < params.confirm_fraction * abs(change):
         return None
     return suspect
 
@@ -431,7 +452,7 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
 
     def accept(series: Series, t: int, suspect: Suspect, result: Confirmation) -> None:
         trimmed = Series(series.name, series.nights[:t + 1], series.key)
-        settled = settle(trimmed, segment[series.name], t, suspect, params)
+        settled = settle(trimmed, segment[series.name], t, suspect, result, params)
         if settled is None:
             return
         suspect = settled
@@ -465,7 +486,9 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
                 pending[name] = suspect
                 continue
             series, t = history[name], index[name][night]
-            result = confirm(suspect, rerun(name, t), series.sessions(suspect.baseline), params)
+            fresh = rerun(name, t)
+            result = confirm(suspect, fresh.sessions, series.sessions(suspect.baseline), params,
+                             fresh.reference_ratio)
             if result.confirmed:
                 accept(series, t, suspect, result)
     return detections

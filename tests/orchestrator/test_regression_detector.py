@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from orchestrator.regression import (
+    Confirmation,
     DetectorParams,
+    Remeasurement,
     Suspect,
     confirm,
     detect_history,
     screen_series,
+    settle,
 )
 from orchestrator.series import Series, build_series
 
@@ -110,6 +113,11 @@ def test_confirmation_needs_the_change_again_and_cancels_device_wide_drift() -> 
     # The reference series moved just as much: the phone, not the model, got slower.
     assert not confirm(_suspect(), rerun, baseline, PARAMS, reference_ratio=1.2).confirmed
     assert not confirm(_suspect(), baseline[:5], baseline, PARAMS).confirmed
+    # A reference within its noise, or one that got faster, says nothing about the device: the
+    # verdict rests on the suspect's own sessions.
+    alone = confirm(_suspect(), rerun, baseline, PARAMS)
+    for ratio in (1.01, 0.8):
+        assert confirm(_suspect(), rerun, baseline, PARAMS, reference_ratio=ratio).change == alone.change
     assert not confirm(_suspect("down"), rerun, baseline, PARAMS).confirmed
 
 
@@ -117,8 +125,8 @@ def _rerun_at(levels: list[float], cv: float, seed: int):  # noqa: ANN202 (a clo
     """A simulated re-run: fresh sessions at the series' true level on that night."""
     rng = np.random.default_rng(seed)
 
-    def rerun(name: str, t: int) -> list[float]:
-        return list(levels[t] * 20.0 * (1 + cv * rng.standard_normal(5)))
+    def rerun(name: str, t: int) -> Remeasurement:
+        return Remeasurement(list(levels[t] * 20.0 * (1 + cv * rng.standard_normal(5))))
     return rerun
 
 
@@ -135,3 +143,19 @@ def test_a_rerun_at_the_old_level_does_not_confirm() -> None:
     levels = [1.0] * 30 + [1.1] * 3
     series = make(levels, seed=1)
     assert detect_history({"s": series}, PARAMS, _rerun_at([1.0] * 33, 0.01, 9)) == []
+
+
+@pytest.mark.parametrize(("last_nights", "rerun_change", "kept"), [
+    ([1.10, 1.10, 1.10], 0.09, True),    # a step, seen again by the re-run
+    ([1.01, 0.99, 1.30], 0.30, True),    # one night in, but the re-run repeats it: a new level
+    ([1.01, 0.99, 1.30], 0.06, False),   # placed on one hot night the re-run did not repeat
+])
+def test_settle_keeps_a_new_level_and_drops_a_hot_night_the_rerun_did_not_repeat(
+        last_nights: list[float], rerun_change: float, kept: bool) -> None:
+    series = make([1.0] * 20 + last_nights, seed=12)
+    t = len(series.nights) - 1
+    suspect = Suspect("s", t, "screen", "up", 20, slice(0, 20), 0.06, 0.03, 1e-4, 0.01)
+    settled = settle(series, 0, t, suspect, Confirmation(True, rerun_change, 1e-4), PARAMS)
+    assert (settled is not None) == kept
+    if settled is not None:
+        assert settled.onset == (20 if last_nights[0] > 1.05 else 22)
