@@ -351,8 +351,9 @@ def confirm(suspect: Suspect, new_sessions: Sequence[float], baseline_sessions: 
     interleaved with the suspect on the same device. When the reference moved the suspect's way by
     the confirmation's noise gate, the whole device moved (heat, a background job) and dividing by
     the ratio cancels it. Otherwise the ratio is left out: a reference median of a few sessions is
-    as noisy as the suspect's, and dividing by its noise alone would blur a real change (dividing
-    always cost both precision and recall in ``benchmarks/regression_validation.py``).
+    as noisy as the suspect's, and dividing by it every time adds about as much noise as it takes
+    away (``benchmarks/regression_validation.py``: dividing always let nearly 40% more false alerts
+    through, at the same recall).
     """
     sign = 1.0 if suspect.direction == "up" else -1.0
     ratio = reference_ratio or 1.0
