@@ -101,8 +101,17 @@ def _hot_spell(rng: np.random.Generator) -> float:
     return 1 + rng.uniform(0.05, 0.30) if rng.random() < 0.03 else 1.0
 
 
+def _normal_effect(rng: np.random.Generator) -> float:
+    """A night's (or batch's) usual deviation, in units of 0.6 x CV: Student t, 4 d.o.f., unit var."""
+    return float(rng.standard_t(4)) / math.sqrt(2)
+
+
+def _batch_effect(cv: float, normal: float, hot: float) -> float:
+    return (1 + 0.6 * cv * normal) * hot
+
+
 def _night_effect(rng: np.random.Generator, cv: float) -> float:
-    return (1 + 0.6 * cv * rng.standard_t(4) / math.sqrt(2)) * _hot_spell(rng)
+    return _batch_effect(cv, _normal_effect(rng), _hot_spell(rng))
 
 
 def _session(rng: np.random.Generator, phone: Phone, night: int, night_effect: float) -> float:
@@ -138,29 +147,33 @@ class Rerunner:
         self.index = {name: i for i, name in enumerate(phones)}
         self.sessions = sessions
         self.calls = 0
+        self.references: dict[str, tuple[Phone, float]] = {}
 
     def _reference(self, name: str) -> tuple[Phone, float]:
-        rng = np.random.default_rng([self.seed, 2, self.index[name]])
-        cv = self.phones[name].cv
-        phone = Phone(1.0, np.ones(NIGHTS), cv, self.sessions, bool(rng.random() < 0.2),
-                      1 + rng.uniform(0.05, 0.12))
-        baseline = [_session(rng, phone, 0, _night_effect(rng, cv))
-                    for _night in range(20) for _s in range(phone.sessions)]
-        return phone, float(np.median(baseline))
+        """The series' reference and its baseline median, made on its first re-run."""
+        if name not in self.references:
+            rng = np.random.default_rng([self.seed, 2, self.index[name]])
+            cv = self.phones[name].cv
+            phone = Phone(1.0, np.ones(NIGHTS), cv, self.sessions, bool(rng.random() < 0.2),
+                          1 + rng.uniform(0.05, 0.12))
+            baseline = [_session(rng, phone, 0, _night_effect(rng, cv))
+                        for _night in range(20) for _s in range(phone.sessions)]
+            self.references[name] = (phone, float(np.median(baseline)))
+        return self.references[name]
 
     def __call__(self, name: str, night: int) -> Remeasurement:
         self.calls += 1
         phone = self.phones[name]
         rng = np.random.default_rng([self.seed, 1, self.index[name], night])
-        normal, hot = rng.standard_t(4) / math.sqrt(2), _hot_spell(rng)
-        fresh = [_session(rng, phone, night, (1 + 0.6 * phone.cv * normal) * hot)
-                 for _ in range(self.sessions)]
+        normal, hot = _normal_effect(rng), _hot_spell(rng)
+        effect = _batch_effect(phone.cv, normal, hot)
+        fresh = [_session(rng, phone, night, effect) for _ in range(self.sessions)]
         reference, reference_median = self._reference(name)
         # correlation 0.5 with the suspect's batch effect: half of its variance is the device's
-        shared = 0.5 * normal + math.sqrt(0.75) * rng.standard_t(4) / math.sqrt(2)
+        shared = 0.5 * normal + math.sqrt(0.75) * _normal_effect(rng)
         heat = 1 + (hot - 1) * rng.uniform(0.5, 1.5)
-        effect = (1 + 0.6 * reference.cv * shared) * heat
-        ref = [_session(rng, reference, night, effect) for _ in range(self.sessions)]
+        reference_effect = _batch_effect(reference.cv, shared, heat)
+        ref = [_session(rng, reference, night, reference_effect) for _ in range(self.sessions)]
         return Remeasurement(fresh, float(np.median(ref)) / reference_median)
 
 
