@@ -47,6 +47,7 @@ from orchestrator.regression import (
 from orchestrator.schema import Job, Model, Run
 from orchestrator.schema import Session as SessionRow
 from orchestrator.series import Series, SeriesKey, load_history
+from orchestrator.stats import spread_cv
 from orchestrator.storage import session_scope
 
 __all__ = ["NightlyOutcome", "SuspectResult", "evaluate_night", "nightly_submission", "post_alerts",
@@ -153,7 +154,12 @@ def _rerun(settings: Settings, execute: Executor, key: SeriesKey, names: Sequenc
 
 def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Series],
                suspects: set[str]) -> str | None:
-    """The quietest series tested tonight on the same device and config that is not a suspect."""
+    """The steadiest series tested tonight on the same device and config that is not a suspect.
+
+    Steadiest by the spread of its baseline sessions (``stats.spread_cv``), not by the robust CV of
+    its nightly medians: a bimodal model's slow mode hides from both, yet a re-run of a few sessions
+    can land in it, and the suspect would then be divided by that jump (see ``confirm``).
+    """
     same = (key.device, key.delegate, key.threads, key.tool_version)
     candidates = []
     for label, screen in screens.items():
@@ -162,7 +168,8 @@ def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Se
                 and history[label].model_names
                 and (other.device, other.delegate, other.threads, other.tool_version) == same):
             candidates.append(label)
-    return min(candidates, key=lambda label: screens[label].noise, default=None)
+    return min(candidates, default=None,
+               key=lambda label: spread_cv(history[label].sessions(screens[label].baseline)))
 
 
 def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,

@@ -51,7 +51,8 @@ def spread_cv(values: Sequence[float]) -> float:
 
     MAD only looks at the middle half of the data, so a bimodal device (a slow mode in a quarter of
     the nights) looks quiet to it; the wider quantile range sees that mode. Used by the drift pass,
-    whose change is a difference of nightly medians; never shown as the noise profile.
+    whose change is a difference of nightly medians, and to pick the nightly's reference series;
+    never shown as the noise profile.
     """
     data = np.asarray(values, dtype=float)
     if data.size < 2:
