@@ -11,7 +11,7 @@ point form the *segment*):
 2. screen: the sessions of each window of the last 3..8 nights against the sessions of the nights
    before it, a one-sided Mann-Whitney U test in the direction of the shift (Bonferroni over the
    windows) plus a minimum effect: the shift (the smaller of the sessions' Hodges-Lehmann shift and
-   the nightly medians' shift, see ``_window_change``) must exceed ``noise_mult`` times the
+   the nightly medians' shift, see ``window_change``) must exceed ``noise_mult`` times the
    baseline's robust CV, less for longer windows; Benjamini-Hochberg across every series tested
    that night. Fast path: when the last two nights both jumped by a gross amount, they are tested
    on their own;
@@ -65,6 +65,7 @@ __all__ = [
     "screen_night",
     "screen_series",
     "settle",
+    "window_change",
 ]
 
 Direction = Literal["up", "down"]
@@ -221,7 +222,7 @@ def _onset(values: Sequence[float], start: int, stop: int, level: float, change:
     return start
 
 
-def _window_change(window: Sequence[float], base: Sequence[float], window_nights: Sequence[float],
+def window_change(window: Sequence[float], base: Sequence[float], window_nights: Sequence[float],
                    base_nights: Sequence[float]) -> float:
     """The window's shift against its baseline, as the smaller of two estimates (0 if they disagree).
 
@@ -277,7 +278,7 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         noise = robust_cv(base_values)
         base_sessions = series.sessions(base)
         window = series.sessions(slice(start, t + 1))
-        change = _window_change(window, base_sessions, values[start:t + 1], base_values)
+        change = window_change(window, base_sessions, values[start:t + 1], base_values)
         direction = _direction(change)
         inflate = 1.0 + params.small_baseline / (base.stop - base.start)
         scale = (params.min_window_nights / nights) ** params.window_gate_power
