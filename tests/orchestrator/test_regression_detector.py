@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,19 @@ def test_settle_keeps_a_new_level_and_drops_a_hot_night_the_rerun_did_not_repeat
     assert (settled is not None) == kept
     if settled is not None:
         assert settled.onset == (20 if last_nights[0] > 1.05 else 22)
+
+
+def test_the_gate_remembers_the_segments_noise_beyond_the_baselines_thirty_nights() -> None:
+    """Twenty quiet nights after forty noisy ones, in one segment: a 4% rise is within the
+    series' noise. A gate from the last 30 nights alone (mostly quiet) takes it for a change."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for night in range(63):
+        spread = 0.06 if night < 40 else 0.003
+        level = 20.0 * (1.04 if night >= 60 else 1.0) * (1 + spread * rng.standard_normal())
+        rows += [("s", night, level * (1 + 0.002 * rng.standard_normal())) for _ in range(5)]
+    series = build_series(rows)["s"]
+    screen = screen_series(series, 0, 62, PARAMS)
+    assert screen.status == "tested" and screen.change > 0.03
+    assert not screen.passes_effect
+    assert screen_series(series, 0, 62, replace(PARAMS, noise_nights=30)).passes_effect
