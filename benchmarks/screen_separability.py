@@ -7,7 +7,8 @@ This script measures the evidence three nights give, with the generator of
 ``regression_validation.py``, for two statistics:
 
 - ``screen``: the detector's window shift (``regression.window_change``) of 3 nights against a
-  20-night baseline, over the baseline's robust CV: the quantity its effect gate compares;
+  30-night baseline, over the robust CV of the 60 nights before the window: the quantity its effect
+  gate compares, for a series whose segment is that long;
 - ``known_noise``: the same shift, not divided by anything: within one CV band a fixed threshold
   on it is the gate of a detector that knows each series' noise exactly.
 
@@ -31,7 +32,7 @@ from regression_validation import CV_BANDS, Phone, _night_effect, _session
 from orchestrator.regression import window_change
 from orchestrator.stats import robust_cv
 
-BASELINE_NIGHTS, WINDOW_NIGHTS, STEP = 20, 3, 0.10
+BASELINE_NIGHTS, NOISE_NIGHTS, WINDOW_NIGHTS, STEP = 30, 60, 3, 0.10
 
 
 def _nights(rng: np.random.Generator, phone: Phone, nights: int, mult: float) -> list[list[float]]:
@@ -46,12 +47,13 @@ def _trial(rng: np.random.Generator, cv: float, mult: float) -> tuple[float, flo
     """(screen, known_noise) statistics of one series: its baseline, then 3 nights at ``mult``."""
     phone = Phone(1.0, np.ones(1), cv, int(rng.choice([3, 5, 5])), bool(rng.random() < 0.2),
                   1 + rng.uniform(0.05, 0.12))
-    base, window = _nights(rng, phone, BASELINE_NIGHTS, 1.0), _nights(rng, phone, WINDOW_NIGHTS, mult)
-    base_medians = [float(np.median(night)) for night in base]
+    before, window = _nights(rng, phone, NOISE_NIGHTS, 1.0), _nights(rng, phone, WINDOW_NIGHTS, mult)
+    medians = [float(np.median(night)) for night in before]
+    base, base_medians = before[-BASELINE_NIGHTS:], medians[-BASELINE_NIGHTS:]
     window_medians = [float(np.median(night)) for night in window]
     change = window_change([v for night in window for v in night], [v for night in base for v in night],
                            window_medians, base_medians)
-    return change / robust_cv(base_medians), change
+    return change / robust_cv(medians), change
 
 
 def separability(cv: float, trials: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
@@ -83,8 +85,9 @@ def main() -> None:
                   f"{row['step_recall_at_q997']:12.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"version": 1, "seed": args.seed, "trials": args.trials, "step": STEP,
-              "baseline_nights": BASELINE_NIGHTS, "window_nights": WINDOW_NIGHTS,
-              "units": {"screen": "window shift / baseline robust CV of nightly medians",
+              "baseline_nights": BASELINE_NIGHTS, "noise_nights": NOISE_NIGHTS,
+              "window_nights": WINDOW_NIGHTS,
+              "units": {"screen": "window shift / robust CV of the nightly medians before the window",
                         "known_noise": "window shift (relative)"},
               "bands": bands}
     (args.out / "screen_separability.json").write_text(json.dumps(report, indent=1) + "\n")
