@@ -11,9 +11,10 @@ point form the *segment*):
    window) exceeds ``noise_limit`` (still recorded);
 2. screen: the sessions of each window of the last 3..8 nights against the sessions of the nights
    before it, a one-sided Mann-Whitney U test in the direction of the shift (Bonferroni over the
-   windows) plus a minimum effect: the shift (the smaller of the sessions' Hodges-Lehmann shift and
-   the nightly medians' shift, see ``window_change``) must exceed ``noise_mult`` times that
-   robust CV, less for longer windows; Benjamini-Hochberg across every series tested
+   windows; one night gone the other way by more than the shift left out) plus a minimum effect:
+   the shift (the smaller of the sessions' Hodges-Lehmann shift and the nightly medians' shift, see
+   ``window_change``) must exceed ``noise_mult`` times that robust CV, more for a short baseline or
+   few noise nights, less for longer windows; Benjamini-Hochberg across every series tested
    that night. Fast path: when the last two nights both jumped by a gross amount, they are tested
    on their own;
 3. drift: when the segment's recent level has moved by the minimum effect but the screen did not
@@ -43,6 +44,7 @@ from orchestrator.stats import (
     best_split,
     fdr_adjust,
     hl_change,
+    noise_estimate_factor,
     one_sided_pvalue,
     relative_change,
     robust_cv,
@@ -107,7 +109,7 @@ class DetectorParams:
     #: never suspect a change smaller than this, however quiet the series
     min_effect: float = 0.02
     #: a change must exceed this many times the noise (for a 3-night window) ...
-    noise_mult: float = 2.3
+    noise_mult: float = 2.2
     #: ... times (3 / window nights) to this power: longer windows average more nights, but nights
     #: are not independent draws (heat, background load), so the gate falls slower than 1/sqrt(n)
     window_gate_power: float = 0.25
@@ -136,6 +138,16 @@ class DetectorParams:
     #: the effect gate grows by this many over the baseline's night count: the level of a few nights
     #: is uncertain too (the gate of a 10-night baseline is 20% higher, of a 30-night one 7%)
     small_baseline: float = 2.0
+    #: ... and by the ratio of Student t quantiles at this level for the degrees of freedom of a
+    #: robust CV of the noise nights and of a full ``noise_nights``: the noise of a young segment is
+    #: a guess, and most false alerts came from such guesses, far too low (x1.73 for 10 nights, x1.22
+    #: for 20, x1.10 for 30, x1 for 60)
+    noise_quantile: float = 0.995
+    #: the rank test leaves out the window's one night that went against the shift by more than this
+    #: many times the shift (from the window's median night): a phone's hot night inside a faster
+    #: level puts a third of a 3-night window's sessions on the wrong side, and the effect itself
+    #: (``window_change``) already sees through one such night
+    contrary_night: float = 1.0
     #: a drift change point needs this many nights of its segment before it
     drift_baseline_nights: int = 10
 
@@ -243,6 +255,20 @@ def window_change(window: Sequence[float], base: Sequence[float], window_nights:
     return min(by_session, by_night, key=abs)
 
 
+def _without_contrary_night(series: Series, start: int, t: int, level: float, change: float,
+                            params: DetectorParams) -> list[float]:
+    """The sessions of nights ``start..t`` for the rank test, less the one night that went against
+    ``change`` by more than ``contrary_night`` times it, from the window's median night."""
+    nights = list(range(start, t + 1))
+    shift = {i: series.nights[i].value / level - 1.0 for i in nights}
+    middle = float(np.median(list(shift.values())))
+    sign = 1.0 if change > 0 else -1.0
+    worst = min(nights, key=lambda i: sign * shift[i])
+    if len(nights) >= 3 and sign * (shift[worst] - middle) <= -params.contrary_night * abs(change):
+        nights.remove(worst)
+    return [value for i in nights for value in series.nights[i].sessions]
+
+
 def _noise_nights(segment_start: int, stop: int, params: DetectorParams) -> slice:
     """The nights a baseline ending before ``stop`` takes its noise from."""
     return slice(max(segment_start, stop - params.noise_nights), stop)
@@ -292,13 +318,17 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         window = series.sessions(slice(start, t + 1))
         change = window_change(window, base_sessions, values[start:t + 1], base_values)
         direction = _direction(change)
-        inflate = 1.0 + params.small_baseline / (base.stop - base.start)
+        inflate = (1.0 + params.small_baseline / (base.stop - base.start)) * noise_estimate_factor(
+            noise_nights.stop - noise_nights.start, params.noise_nights, params.noise_quantile)
         scale = (params.min_window_nights / nights) ** params.window_gate_power
         gate = max(params.min_effect, params.noise_mult * noise * inflate * scale)
         # Below the effect gate the series cannot become a suspect whatever its p-value; it still
         # counts in the night's FDR family, with p = 1, which only makes the adjustment more
         # conservative.
-        p = 1.0 if abs(change) < gate else one_sided_pvalue(window, base_sessions, direction)
+        p = 1.0 if abs(change) < gate else one_sided_pvalue(
+            _without_contrary_night(series, start, t, float(np.median(base_values)), change,
+                                    params),
+            base_sessions, direction)
         onset = _onset(values, start, t + 1, float(np.median(base_values)), change)
         screen = Screen(series.name, night, "tested", "screen", direction, p, change, gate, noise,
                         onset, base)

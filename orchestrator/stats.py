@@ -7,6 +7,7 @@ feed them. Values are latencies (lower is better), but these functions do not ca
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = [
     "best_split",
     "fdr_adjust",
     "hl_change",
+    "noise_estimate_factor",
     "one_sided_pvalue",
     "relative_change",
     "robust_cv",
@@ -31,6 +33,21 @@ _IQR90_TO_SIGMA = 1.0 / (2.0 * 1.2815515655446004)
 
 #: MAD of a normal sample times this is its standard deviation (scipy's ``scale="normal"``)
 MAD_TO_SIGMA = 1.482602218505602
+
+
+#: the MAD's efficiency at the normal: a robust CV of n values is about as precise as a standard
+#: deviation of 0.37 n values
+MAD_EFFICIENCY = 0.3676
+
+
+@lru_cache(maxsize=512)
+def noise_estimate_factor(values: int, reference: int, quantile: float) -> float:
+    """How much wider a threshold in units of a robust CV of ``values`` values must be than one in
+    units of a robust CV of ``reference`` values to keep the same false-positive rate: the ratio of
+    Student t ``quantile``s for the effective degrees of freedom of each estimate."""
+    def t_quantile(n: int) -> float:
+        return float(sps.t.ppf(quantile, max(1.0, MAD_EFFICIENCY * n)))
+    return t_quantile(values) / t_quantile(reference)
 
 
 def robust_cv(values: Sequence[float]) -> float:

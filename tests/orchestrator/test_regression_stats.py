@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from orchestrator.stats import best_split, fdr_adjust, one_sided_pvalue, relative_change, robust_cv, spread_cv
+from orchestrator.stats import (
+    best_split,
+    fdr_adjust,
+    noise_estimate_factor,
+    one_sided_pvalue,
+    relative_change,
+    robust_cv,
+    spread_cv,
+)
 
 
 def test_robust_cv_is_scipys_normal_scaled_mad_over_the_median() -> None:
@@ -52,3 +60,10 @@ def test_best_split_finds_the_first_night_of_a_new_level_despite_a_wild_night() 
     values[26] = 125.0  # one hot night before the change: a squared-error scan would split there
     assert best_split(values, 20, len(values) - 1) == 30
     assert best_split(values, 31, len(values) - 1) == 31  # never outside the range asked for
+
+
+def test_noise_estimate_factor_shrinks_to_one_as_the_noise_nights_grow() -> None:
+    factors = [noise_estimate_factor(n, 60, 0.995) for n in (5, 10, 20, 30, 45, 60)]
+    assert factors == sorted(factors, reverse=True)
+    assert factors[-1] == 1.0
+    assert factors[1] > 1.5 > factors[2] > 1.1 > factors[4]
