@@ -255,18 +255,19 @@ def window_change(window: Sequence[float], base: Sequence[float], window_nights:
     return min(by_session, by_night, key=abs)
 
 
-def _without_contrary_night(series: Series, start: int, t: int, level: float, change: float,
-                            params: DetectorParams) -> list[float]:
-    """The sessions of nights ``start..t`` for the rank test, less the one night that went against
-    ``change`` by more than ``contrary_night`` times it, from the window's median night."""
-    nights = list(range(start, t + 1))
-    shift = {i: series.nights[i].value / level - 1.0 for i in nights}
-    middle = float(np.median(list(shift.values())))
+def _without_contrary_night(series: Series, start: int, window_values: Sequence[float],
+                            level: float, change: float, params: DetectorParams) -> list[float]:
+    """The sessions of the window starting at night ``start`` (nightly values ``window_values``)
+    for the rank test, less the one night that went against ``change`` by more than
+    ``contrary_night`` times it, from the window's median night."""
+    shifts = [value / level - 1.0 for value in window_values]
     sign = 1.0 if change > 0 else -1.0
-    worst = min(nights, key=lambda i: sign * shift[i])
-    if len(nights) >= 3 and sign * (shift[worst] - middle) <= -params.contrary_night * abs(change):
-        nights.remove(worst)
-    return [value for i in nights for value in series.nights[i].sessions]
+    kept = list(range(len(shifts)))
+    worst = min(kept, key=lambda i: sign * shifts[i])
+    middle = float(np.median(shifts))
+    if len(shifts) >= 3 and sign * (shifts[worst] - middle) <= -params.contrary_night * abs(change):
+        kept.remove(worst)
+    return [value for i in kept for value in series.nights[start + i].sessions]
 
 
 def _noise_nights(segment_start: int, stop: int, params: DetectorParams) -> slice:
@@ -311,12 +312,13 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         if base.stop - base.start < params.min_baseline_nights:
             break
         tested += 1
-        base_values = values[base]
+        base_values, window_values = values[base], values[start:t + 1]
+        level = float(np.median(base_values))
         noise_nights = _noise_nights(segment_start, start, params)
         noise = robust_cv(values[noise_nights])
         base_sessions = series.sessions(base)
         window = series.sessions(slice(start, t + 1))
-        change = window_change(window, base_sessions, values[start:t + 1], base_values)
+        change = window_change(window, base_sessions, window_values, base_values)
         direction = _direction(change)
         inflate = (1.0 + params.small_baseline / (base.stop - base.start)) * noise_estimate_factor(
             noise_nights.stop - noise_nights.start, params.noise_nights, params.noise_quantile)
@@ -326,10 +328,9 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
         # counts in the night's FDR family, with p = 1, which only makes the adjustment more
         # conservative.
         p = 1.0 if abs(change) < gate else one_sided_pvalue(
-            _without_contrary_night(series, start, t, float(np.median(base_values)), change,
-                                    params),
+            _without_contrary_night(series, start, window_values, level, change, params),
             base_sessions, direction)
-        onset = _onset(values, start, t + 1, float(np.median(base_values)), change)
+        onset = _onset(values, start, t + 1, level, change)
         screen = Screen(series.name, night, "tested", "screen", direction, p, change, gate, noise,
                         onset, base)
         if best is None or screen.passes_effect and (not best.passes_effect or p < best.p_value):

@@ -179,20 +179,12 @@ def test_the_gate_remembers_the_segments_noise_beyond_the_baselines_thirty_night
     assert screen_series(series, 0, 62, replace(PARAMS, noise_nights=30)).passes_effect
 
 
-def _nightly(levels: list[float], seed: int = 0) -> Series:
-    """Five sessions a night, 0.2% apart, around each night's level."""
-    rng = np.random.default_rng(seed)
-    rows = [("s", night, 20.0 * level * (1 + 0.002 * rng.standard_normal()))
-            for night, level in enumerate(levels) for _ in range(5)]
-    return build_series(rows)["s"]
-
-
 def test_a_young_segments_noise_is_an_uncertain_guess_and_its_gate_is_wider() -> None:
     """The same ten nights (robust CV 1.8%), seen once or six times, then a 6.5% rise: after
     sixty nights the noise is known well enough to call it a change, after ten it is not (a robust
     CV of ten nights is too often far below the truth)."""
     pattern = [1 + 0.02 * z for z in (-1.5, 0.3, -1.0, 1.5, -0.6, 0.0, 1.0, -0.3, 0.6, 0.0)]
-    young, old = _nightly(pattern + [1.065] * 3), _nightly(pattern * 6 + [1.065] * 3)
+    young, old = make(pattern + [1.065] * 3, cv=0.002), make(pattern * 6 + [1.065] * 3, cv=0.002)
     young_screen, old_screen = screen_series(young, 0, 12, PARAMS), screen_series(old, 0, 62, PARAMS)
     assert young_screen.noise == pytest.approx(old_screen.noise, rel=0.05)
     assert old_screen.passes_effect
