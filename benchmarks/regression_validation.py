@@ -9,7 +9,7 @@ slow mode +5..12%). Per CV band, it injects steps of 3, 5, 10 and 20% up and dow
 after 3..12 nights, slow ramps of 10% over 15..30 nights, and lone spikes of 25..60% that must not
 alert; 40 series per band carry no event at all.
 
-Four detectors run on the same data, replayed night by night (each sees only the nights so far):
+Five detectors run on the same data, replayed night by night (each sees only the nights so far):
 
 - farm: ``orchestrator.regression.detect_history`` as the nightly runs it: screen + drift, each
   suspect confirmed that same night by a simulated re-run (``Rerunner``: 5 fresh sessions drawn from
@@ -21,7 +21,9 @@ Four detectors run on the same data, replayed night by night (each sees only the
 - Perfherder-style: treeherder's ``detect_changes`` (a t-test of linearly weighted windows: 12..24
   values back, 12 forward, |t| > 7, a local maximum of |t|) with each night's sessions as its
   revision's values, replayed as Perfherder re-runs it when data arrive;
-- Conbench-style: z-score of the night's value against the previous 30 nights, alert when |z| >= 5.
+- Conbench-style: z-score of the night's value against the previous 30 nights, alert when |z| >= 5;
+- Apache Otava: E-Divisive change points (its defaults) over the nightly values so far, every night;
+  a change point alerts the first night it appears.
 
 A detection matches an injected change when it has the same direction and is placed within
 [onset - 2, onset + 5] (ramps: anywhere up to their end + 5). For every detector, repeated alerts on
@@ -329,6 +331,36 @@ def conbench(series: Series) -> list[tuple[int, int, str]]:
     return alerts
 
 
+#: nights before the first Otava run: as many as the farm detector's shortest baseline
+OTAVA_FIRST_NIGHT = 10
+#: a change point within this many nights of one already reported, same direction, is that one
+#: again: E-Divisive moves a change point as nights arrive
+OTAVA_SAME_POINT = 3
+
+
+def otava(series: Series) -> list[tuple[int, int, str]]:
+    """(night placed, night detected, direction) from Apache Otava's E-Divisive (Hunter's
+    split-and-merge with its defaults: 50-value windows, p <= 0.001) over the nightly values so far,
+    run every night as a nightly job would run ``otava analyze``; each change point alerts once,
+    on the night it first appears."""
+    from otava.analysis import compute_change_points
+
+    values = series.values()
+    reported: list[tuple[int, str]] = []
+    alerts: list[tuple[int, int, str]] = []
+    for night in range(OTAVA_FIRST_NIGHT, len(values)):
+        points, _weak = compute_change_points(values[:night + 1])
+        for point in points:
+            index = int(point.index)
+            direction = "regression" if point.stats.forward_rel_change() > 0 else "improvement"
+            if any(abs(index - seen) <= OTAVA_SAME_POINT and way == direction
+                   for seen, way in reported):
+                continue
+            reported.append((index, direction))
+            alerts.append((index, night, direction))
+    return alerts
+
+
 def run_reference(history: dict[str, Series],
                   method: Callable[[Series], list[tuple[int, int, str]]]) -> list[Alert]:
     out = []
@@ -490,7 +522,8 @@ def main() -> None:
         print(json.dumps({"rerun_batches": rerun.calls,
                           "targets": targets(results["farm"])}, indent=1))  # type: ignore[arg-type]
         return
-    for name, method in (("perfherder_ttest", perfherder), ("conbench_zscore", conbench)):
+    for name, method in (("perfherder_ttest", perfherder), ("conbench_zscore", conbench),
+                         ("otava_edivisive", otava)):
         started = time.perf_counter()
         alerts = run_reference(history, method)
         timings[name] = time.perf_counter() - started

@@ -114,3 +114,12 @@ def test_perfherder_waits_for_the_night_after_to_settle_before_naming_a_split() 
     ramped = nights[:30] + [[v * 1.1 for v in nights[30]]] + [[v * 1.2 for v in n] for n in nights[31:]]
     [(placed, detected, direction)] = rv.perfherder(_series(ramped))
     assert direction == "regression" and placed in (30, 31) and detected >= placed + 3
+
+
+def test_otava_reports_a_step_once_on_the_night_it_first_appears() -> None:
+    rng = np.random.default_rng(2)
+    flat = [list(100 * (1 + 0.01 * rng.standard_normal(5))) for _ in range(60)]
+    stepped = flat[:40] + [[v * 1.3 for v in night] for night in flat[40:]]
+    assert rv.otava(_series(flat)) == []
+    [(placed, detected, direction)] = rv.otava(_series(stepped))
+    assert (placed, direction) == (40, "regression") and 40 <= detected <= 42
