@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from otava.analysis import compute_change_points
 
 from orchestrator.regression import DetectorParams, Remeasurement, detect_history
 from orchestrator.series import Series, build_series
@@ -229,7 +230,7 @@ def generate(seed: int, per_band: int) -> tuple[list[tuple[str, int, float]], li
     return rows, events, cv_of, spikes, phones
 
 
-# -- the two reference detectors -------------------------------------------------------------------
+# -- the reference detectors -----------------------------------------------------------------------
 
 #: treeherder's ``detect_changes`` defaults; windows count values (here: sessions), not nights
 PERFHERDER_MIN_BACK, PERFHERDER_MAX_BACK, PERFHERDER_FORE, PERFHERDER_T = 12, 24, 12, 7.0
@@ -295,13 +296,9 @@ def perfherder(series: Series) -> list[tuple[int, int, str]]:
         seen.append(last_seen)
         final.append(_perfherder_t(nights, i, count, last_seen))
         last_seen = 0 if abs(final[i][0]) > PERFHERDER_T else last_seen + 1
-    full_on = []
-    for i in range(count):
-        total, k = 0, i
-        while total < PERFHERDER_FORE and k < count:
-            total += len(nights[k])
-            k += 1
-        full_on.append(k - 1 if total >= PERFHERDER_FORE else count)
+    # the night whose data fill night i's fore window (``count``: never)
+    filled = np.concatenate([[0], np.cumsum([len(night) for night in nights])])
+    full_on = [int(np.searchsorted(filled, filled[i] + PERFHERDER_FORE)) - 1 for i in range(count)]
     alerts: list[tuple[int, int, str]] = []
     for i in range(1, count - 1):
         t, back_n, _ = final[i]
@@ -343,8 +340,6 @@ def otava(series: Series) -> list[tuple[int, int, str]]:
     split-and-merge with its defaults: 50-value windows, p <= 0.001) over the nightly values so far,
     run every night as a nightly job would run ``otava analyze``; each change point alerts once,
     on the night it first appears."""
-    from otava.analysis import compute_change_points
-
     values = series.values()
     reported: list[tuple[int, str]] = []
     alerts: list[tuple[int, int, str]] = []

@@ -96,14 +96,19 @@ def _series(nights: list[list[float]]) -> Series:
     return build_series([("s", n, v) for n, values in enumerate(nights) for v in values])["s"]
 
 
-def test_the_reference_detectors_alert_on_a_clear_step_and_not_on_flat_noise() -> None:
-    rng = np.random.default_rng(0)
+def _flat_and_stepped(seed: int) -> tuple[Series, Series]:
+    """60 nights of 5 sessions at 1% noise, and the same nights 30% slower from night 40."""
+    rng = np.random.default_rng(seed)
     flat = [list(100 * (1 + 0.01 * rng.standard_normal(5))) for _ in range(60)]
-    stepped = flat[:40] + [[v * 1.3 for v in night] for night in flat[40:]]
-    assert rv.perfherder(_series(flat)) == [] and rv.conbench(_series(flat)) == []
+    return _series(flat), _series(flat[:40] + [[v * 1.3 for v in night] for night in flat[40:]])
+
+
+def test_the_reference_detectors_alert_on_a_clear_step_and_not_on_flat_noise() -> None:
+    flat, stepped = _flat_and_stepped(0)
+    assert rv.perfherder(flat) == [] and rv.conbench(flat) == []
     # treeherder waits for 12 values after the split: the third night of 5 sessions
-    assert rv.perfherder(_series(stepped)) == [(40, 42, "regression")]
-    assert rv.conbench(_series(stepped))[0] == (40, 40, "regression")
+    assert rv.perfherder(stepped) == [(40, 42, "regression")]
+    assert rv.conbench(stepped)[0] == (40, 40, "regression")
 
 
 def test_perfherder_waits_for_the_night_after_to_settle_before_naming_a_split() -> None:
@@ -117,9 +122,7 @@ def test_perfherder_waits_for_the_night_after_to_settle_before_naming_a_split() 
 
 
 def test_otava_reports_a_step_once_on_the_night_it_first_appears() -> None:
-    rng = np.random.default_rng(2)
-    flat = [list(100 * (1 + 0.01 * rng.standard_normal(5))) for _ in range(60)]
-    stepped = flat[:40] + [[v * 1.3 for v in night] for night in flat[40:]]
-    assert rv.otava(_series(flat)) == []
-    [(placed, detected, direction)] = rv.otava(_series(stepped))
+    flat, stepped = _flat_and_stepped(2)
+    assert rv.otava(flat) == []
+    [(placed, detected, direction)] = rv.otava(stepped)
     assert (placed, direction) == (40, "regression") and 40 <= detected <= 42
