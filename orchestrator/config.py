@@ -22,6 +22,7 @@ Nothing here needs a running service: the defaults are an embedded SQLite file u
     threads = [1, 4]
     delegates = ["cpu", "xnnpack"]
     repeats = 5
+    confirm_batches = 3             # re-run batches per suspect, confirm_gap_s apart
     webhook_url = "https://chat.example/hooks/perf"
 """
 
@@ -69,6 +70,10 @@ _KEYS: dict[str, tuple[str, Any, str]] = {
     "nightly_threads": ("FARM_NIGHTLY_THREADS", "1,4", "thread counts of the nightly run"),
     "nightly_delegates": ("FARM_NIGHTLY_DELEGATES", "cpu,xnnpack", "delegates of the nightly run"),
     "nightly_repeats": ("FARM_NIGHTLY_REPEATS", 5, "sessions per config in the nightly run"),
+    "nightly_confirm_batches": ("FARM_NIGHTLY_CONFIRM_BATCHES", 3,
+                                "separate re-run batches (of `repeats` sessions) per suspect"),
+    "nightly_confirm_gap_s": ("FARM_NIGHTLY_CONFIRM_GAP", 300.0,
+                              "least seconds between the starts of a suspect's re-run batches"),
     "nightly_webhook_url": ("FARM_NIGHTLY_WEBHOOK_URL", None, "JSON POST of new alerts; unset = none"),
 }
 

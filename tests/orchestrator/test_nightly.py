@@ -79,7 +79,8 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
     url, received = webhook
     (tmp_path / "farm.toml").write_text(
         '[nightly]\nmodels = ["builtin-segmenter", "builtin-stylizer"]\ndevices = "local"\n'
-        f'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nwebhook_url = "{url}"\n')
+        f'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nconfirm_batches = 2\n'
+        f'confirm_gap_s = 0\nwebhook_url = "{url}"\n')
 
     first = farm("nightly", "--now", "--json", env=farm_db_env)
     assert first.returncode == 0, first.stderr
@@ -112,14 +113,16 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
                                        .order_by(Run.created_at)))
         assert set(row.evidence["rerun_runs"]) <= {r.id for r in confirm_runs}
         confirm_runs = [r for r in confirm_runs if r.id in row.evidence["rerun_runs"]]
-        assert len(confirm_runs) == 3 and all(r.status == "done" for r in confirm_runs)
+        # two batches of three rounds
+        assert len(confirm_runs) == 6 and all(r.status == "done" for r in confirm_runs)
         models_per_round = [[j.model.name for j in r.jobs] for r in confirm_runs]
         if row.evidence["reference"]:
-            # Interleaved: both models in every round, the order alternating.
+            # Interleaved: both models in every round, the order alternating within a batch.
             assert models_per_round[0] == models_per_round[2] == models_per_round[1][::-1]
+            assert models_per_round[:3] == models_per_round[3:]
         assert all(len(j.sessions) == 1 and j.sessions[0].status == "ok"
                    for r in confirm_runs for j in r.jobs)
-        assert len(row.evidence["rerun_sessions"]) == 3
+        assert len(row.evidence["rerun_sessions"]) == 6
         # Re-runs never enter the history that the next night is judged on.
         device = db.scalars(select(Device).where(Device.serial == "local")).one()
         assert device.id == confirm_runs[0].jobs[0].device_id
