@@ -12,10 +12,10 @@ alert; 40 series per band carry no event at all.
 Five detectors run on the same data, replayed night by night (each sees only the nights so far):
 
 - farm: ``orchestrator.regression.detect_history`` as the nightly runs it: screen + drift, each
-  suspect confirmed that same night by a simulated re-run (``Rerunner``: 5 fresh sessions drawn from
-  the generator at the series' level that night, with a fresh batch effect and hot spells, and 5
-  sessions of a reference series on the same phone that shares the hot spell and part of the
-  batch effect);
+  suspect confirmed that same night by a simulated re-run (``Rerunner``: 3 batches of 5 fresh
+  sessions drawn from the generator at the series' level that night, each batch with its own batch
+  effect and hot spells, and as many sessions of a reference series on the same phone that shares
+  each batch's hot spell and part of its batch effect);
 - farm_offline: the same detector with no re-runs, the next night standing in for the confirmation,
   as ``farm regressions detect`` runs it;
 - Perfherder-style: treeherder's ``detect_changes`` (a t-test of linearly weighted windows: 12..24
@@ -129,27 +129,31 @@ def _session(rng: np.random.Generator, phone: Phone, night: int, night_effect: f
 class Rerunner:
     """The confirmation re-run, simulated: fresh sessions of a series on a night, from its level,
     interleaved with a reference series on the same phone (as ``farm nightly`` does when the device
-    runs another series).
+    runs another series), in ``batches`` separate batches of ``sessions`` each (``nightly.confirm_
+    batches``).
 
-    A re-run is a new batch of sessions on the same phone, later that night (after the thermal gate),
-    so it draws its own batch effect from the nightly model: a normal batch-to-batch effect and a hot
-    spell (3% of batches). The reference runs in the same batch, so it shares the hot spell (each
-    model feels heat differently: the reference 0.5..1.5 times as much) and half of the normal
-    effect's variance; the rest, and all session noise, is its own. The reference is another phone-
-    like series of the same CV band (bimodal as often as any) at a level that did not change; its
-    ratio is a fresh median over the median of 20 baseline nights of it. A lone spike was that
-    night's batch only and is not repeated.
+    A re-run batch runs on the same phone later that night (after the thermal gate, apart in time
+    from the suspect's other batches), so each batch draws its own batch effect from the nightly
+    model: a normal batch-to-batch effect and a hot spell (3% of batches). The reference runs in the
+    same batch, so it shares the hot spell (each model feels heat differently: the reference
+    0.5..1.5 times as much) and half of the normal effect's variance; the rest, and all session
+    noise, is its own. The reference is another phone-like series of the same CV band (bimodal as
+    often as any) at a level that did not change; its ratio is the median of all its fresh sessions
+    over the median of 20 baseline nights of it. A lone spike was that night's batch only and is not
+    repeated.
 
     Every (series, night) re-run draws from its own random stream, so the nightly data are the same
     with or without re-runs, and two detectors that re-run the same series on the same night see the
     same sessions: their results differ by what they do, not by which draws they got.
     """
 
-    def __init__(self, phones: dict[str, Phone], seed: int, sessions: int = 5) -> None:
+    def __init__(self, phones: dict[str, Phone], seed: int, sessions: int = 5,
+                 batches: int = 3) -> None:
         self.phones = phones
         self.seed = seed
         self.index = {name: i for i, name in enumerate(phones)}
         self.sessions = sessions
+        self.batches = batches
         self.calls = 0
         self.references: dict[str, tuple[Phone, float]] = {}
 
@@ -168,16 +172,19 @@ class Rerunner:
     def __call__(self, name: str, night: int) -> Remeasurement:
         self.calls += 1
         phone = self.phones[name]
-        rng = np.random.default_rng([self.seed, 1, self.index[name], night])
-        normal, hot = _normal_effect(rng), _hot_spell(rng)
-        effect = _batch_effect(phone.cv, normal, hot)
-        fresh = [_session(rng, phone, night, effect) for _ in range(self.sessions)]
         reference, reference_median = self._reference(name)
-        # correlation 0.5 with the suspect's batch effect: half of its variance is the device's
-        shared = 0.5 * normal + math.sqrt(0.75) * _normal_effect(rng)
-        heat = 1 + (hot - 1) * rng.uniform(0.5, 1.5)
-        reference_effect = _batch_effect(reference.cv, shared, heat)
-        ref = [_session(rng, reference, night, reference_effect) for _ in range(self.sessions)]
+        rng = np.random.default_rng([self.seed, 1, self.index[name], night])
+        fresh: list[float] = []
+        ref: list[float] = []
+        for _batch in range(self.batches):
+            normal, hot = _normal_effect(rng), _hot_spell(rng)
+            effect = _batch_effect(phone.cv, normal, hot)
+            fresh += [_session(rng, phone, night, effect) for _ in range(self.sessions)]
+            # correlation 0.5 with the suspect's batch effect: half of its variance is the device's
+            shared = 0.5 * normal + math.sqrt(0.75) * _normal_effect(rng)
+            heat = 1 + (hot - 1) * rng.uniform(0.5, 1.5)
+            reference_effect = _batch_effect(reference.cv, shared, heat)
+            ref += [_session(rng, reference, night, reference_effect) for _ in range(self.sessions)]
         return Remeasurement(fresh, float(np.median(ref)) / reference_median)
 
 
@@ -514,7 +521,7 @@ def main() -> None:
         timings[name] = time.perf_counter() - started
         results[name] = score(found, events, cv_of, spikes)
     if args.quick:
-        print(json.dumps({"rerun_batches": rerun.calls,
+        print(json.dumps({"reruns": rerun.calls,
                           "targets": targets(results["farm"])}, indent=1))  # type: ignore[arg-type]
         return
     for name, method in (("perfherder_ttest", perfherder), ("conbench_zscore", conbench),
@@ -530,8 +537,8 @@ def main() -> None:
         "events": len(events), "lone_spikes": len(spikes),
         "detector_params": params.__dict__,
         "confirmation_reruns": {"farm": f"{rerun.calls} simulated same-night re-runs of "
-                                f"{rerun.sessions} sessions, each with {rerun.sessions} of a "
-                                "reference series",
+                                f"{rerun.batches} batches of {rerun.sessions} sessions, each with "
+                                f"{rerun.sessions} of a reference series",
                                 "farm_offline": "none: the next night stands in (farm regressions "
                                 "detect)"},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -557,11 +564,11 @@ def summary_markdown(report: dict[str, object]) -> str:
         f"Synthetic data (seed {report['seed']}): {report['series']} series x {report['nights']} nights "
         f"({report['series_nights']} series-nights), {report['events']} injected changes, "
         f"{report['lone_spikes']} lone spikes. Generated by `benchmarks/regression_validation.py`; "
-        "the detector was tuned on other seeds (7 and 11). `farm` confirms suspects with a simulated "
-        "same-night re-run (5 fresh sessions from the generator at the series' level that night with a "
-        "fresh batch effect and hot spells, interleaved with 5 sessions of a reference series on the "
-        "same phone that shares the hot spell and half the batch effect's variance), as `farm nightly` "
-        "does on devices; "
+        "the detector was tuned on other seeds (7, 11, 13 and 17). `farm` confirms suspects with a "
+        "simulated same-night re-run (3 batches of 5 fresh sessions from the generator at the series' "
+        "level that night, each with its own batch effect and hot spells, interleaved with 5 sessions "
+        "of a reference series on the same phone that shares the hot spell and half the batch "
+        "effect's variance), as `farm nightly` does on devices; "
         "`farm_offline` has no re-runs and waits for the next night, as `farm regressions detect` does.",
         "",
         "## Targets",

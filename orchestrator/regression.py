@@ -20,9 +20,10 @@ point form the *segment*):
 3. drift: when the segment's recent level has moved by the minimum effect but the screen did not
    fire, Apache Otava's E-Divisive (Hunter variant) over the segment places a change point; one whose
    new level has held ``min_level_nights`` nights becomes a suspect too;
-4. confirmation (``confirm``): fresh sessions (a re-run on the same device, optionally with a reference
-   series interleaved to cancel device-wide drift) must show the change again; only a confirmed
-   suspect becomes an alert, and its onset resets the series' baseline.
+4. confirmation (``confirm``): fresh sessions (a re-run on the same device in batches apart in
+   time, optionally with a reference series interleaved to cancel device-wide drift) must show the
+   change again; only a confirmed suspect becomes an alert, and its onset resets the series'
+   baseline.
 
 ``detect_history`` replays this night by night over a stored history. Given a ``rerun`` (a function
 that measures a series again on a night: a device, or a simulator of one) it confirms suspects that
@@ -109,7 +110,7 @@ class DetectorParams:
     #: never suspect a change smaller than this, however quiet the series
     min_effect: float = 0.02
     #: a change must exceed this many times the noise (for a 3-night window) ...
-    noise_mult: float = 2.2
+    noise_mult: float = 2.0
     #: ... times (3 / window nights) to this power: longer windows average more nights, but nights
     #: are not independent draws (heat, background load), so the gate falls slower than 1/sqrt(n)
     window_gate_power: float = 0.25

@@ -82,7 +82,9 @@ def test_a_rerun_measures_the_series_level_that_night_and_repeats_itself() -> No
     _rows, events, _cv_of, _spikes, phones = rv.generate(3, 1)
     step = next(e for e in events if e.kind == "step" and e.size == 0.20 and e.cv == 0.01)
     first, again = rv.Rerunner(phones, 3), rv.Rerunner(phones, 3)
-    assert first(step.series, step.onset + 1).sessions == again(step.series, step.onset + 1).sessions
+    rerun = first(step.series, step.onset + 1)
+    assert rerun.sessions == again(step.series, step.onset + 1).sessions
+    assert len(rerun.sessions) == first.batches * first.sessions == 15
     before = np.median([v for n in range(step.onset - 10, step.onset)
                         for v in first(step.series, n).sessions])
     after = np.median([v for n in range(step.onset, step.onset + 10)
