@@ -171,7 +171,7 @@ def _confirmation_reruns(settings: Settings, execute: Executor, history: dict[st
                                                 for label, _, _, names in plans}
     run_ids: dict[str, list[str]] = {label: [] for label, *_ in plans}
     started: float | None = None
-    for _batch in range(int(settings.nightly_confirm_batches)):
+    for _batch in range(int(settings.nightly_confirm_batches) if plans else 0):
         if started is not None:
             time.sleep(max(0.0, started + float(settings.nightly_confirm_gap_s) - time.monotonic()))
         started = time.monotonic()
