@@ -139,3 +139,16 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
 
     listed = json.loads(farm("regressions", "list", "--json", env=farm_db_env).stdout)
     assert alert["id"] in [a["id"] for a in listed]
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("FARM_NIGHTLY_CONFIRM_BATCHES", "0", "nightly.confirm_batches"),
+    ("FARM_NIGHTLY_CONFIRM_GAP", "-5", "nightly.confirm_gap_s"),
+])
+def test_a_nightly_that_could_not_confirm_is_refused_before_measuring(
+        farm_db_env: dict[str, str], variable: str, value: str, named: str) -> None:
+    result = farm("nightly", "--now", env=farm_db_env | {variable: value})
+    assert result.returncode == 2
+    assert named in result.stderr and "set " + named in result.stderr
+    with storage.session_scope(load_settings(farm_db_env)) as db:
+        assert list(db.scalars(select(Run))) == []
