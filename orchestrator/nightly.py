@@ -163,8 +163,19 @@ def _rerun(settings: Settings, execute: Executor, key: SeriesKey, names: Sequenc
     return values, run_ids
 
 
-def _confirmation_reruns(settings: Settings, execute: Executor, history: dict[str, Series],
-                         plans: Sequence[tuple[str, Suspect, str | None, list[str]]],
+@dataclass(frozen=True)
+class _Plan:
+    """A suspect to confirm: its series' key, its reference series (if any) and the models to
+    re-run on its device (the suspect's, then the reference's)."""
+
+    label: str
+    suspect: Suspect
+    key: SeriesKey
+    reference: str | None
+    names: list[str]
+
+
+def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[_Plan],
                          ) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[str]]]:
     """Every suspect re-run in ``nightly.confirm_batches`` separate batches of ``nightly.repeats``
     rounds: each batch of every suspect before the next batch of any, and a batch's start at least
@@ -177,21 +188,20 @@ def _confirmation_reruns(settings: Settings, execute: Executor, history: dict[st
     gate drop from 2.2 to 2.0 times the noise: on four tuning seeds, a third fewer 10% steps went
     unfound within three nights, with fewer false alerts.
     """
-    fresh: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names}
-                                                for label, _, _, names in plans}
-    run_ids: dict[str, list[str]] = {label: [] for label, *_ in plans}
+    fresh: dict[str, dict[str, list[float]]] = {plan.label: {name: [] for name in plan.names}
+                                                for plan in plans}
+    run_ids: dict[str, list[str]] = {plan.label: [] for plan in plans}
     started: float | None = None
     for _batch in range(int(settings.nightly_confirm_batches) if plans else 0):
         if started is not None:
             time.sleep(max(0.0, started + float(settings.nightly_confirm_gap_s) - time.monotonic()))
         started = time.monotonic()
-        for label, _suspect, _reference, names in plans:
-            key = history[label].key
-            assert key is not None
-            values, ids = _rerun(settings, execute, key, names, int(settings.nightly_repeats))
+        for plan in plans:
+            values, ids = _rerun(settings, execute, plan.key, plan.names,
+                                 int(settings.nightly_repeats))
             for name, sessions in values.items():
-                fresh[label][name].extend(sessions)
-            run_ids[label].extend(ids)
+                fresh[plan.label][name].extend(sessions)
+            run_ids[plan.label].extend(ids)
     return fresh, run_ids
 
 
@@ -241,7 +251,7 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
             if drift is not None:
                 suspects[label] = drift
 
-    plans: list[tuple[str, Suspect, str | None, list[str]]] = []
+    plans: list[_Plan] = []
     for label, suspect in sorted(suspects.items()):
         series = history[label]
         assert series.key is not None
@@ -251,14 +261,14 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
         names = [series.model_names[0]]
         if reference is not None:
             names.append(history[reference].model_names[0])
-        plans.append((label, suspect, reference, names))
-    fresh, rerun_ids = _confirmation_reruns(settings, execute, history, plans)
+        plans.append(_Plan(label, suspect, series.key, reference, names))
+    fresh, rerun_ids = _confirmation_reruns(settings, execute, plans)
 
     results: list[SuspectResult] = []
-    for label, suspect, reference, names in plans:
+    for plan in plans:
+        label, suspect, key, reference, names = (plan.label, plan.suspect, plan.key, plan.reference,
+                                                 plan.names)
         series = history[label]
-        key = series.key
-        assert key is not None
         ratio = None
         if reference is not None and fresh[label][names[1]]:
             ref_series, ref_screen = history[reference], screens[reference]
