@@ -27,7 +27,9 @@ Five detectors run on the same data, replayed night by night (each sees only the
 
 A detection matches an injected change when it has the same direction and is placed within
 [onset - 2, onset + 5] (ramps: anywhere up to their end + 5). For every detector, repeated alerts on
-the same series and direction within 7 nights are merged. Anything else is a false alert.
+the same series and direction within 7 nights are merged. Anything else is a false alert; those
+within 15 nights of a change of their series and direction are counted apart
+(``false_alerts_near_a_change``): that change placed wrong or alerted twice, not a chance alarm.
 
 Writes ``results/regression_validation.json`` and ``results/regression_validation.md``.
 """
@@ -55,6 +57,9 @@ STEP_SIZES = (0.03, 0.05, 0.10, 0.20)
 ONSET_EARLY, ONSET_LATE = 20, 75
 MATCH_BEFORE, MATCH_AFTER = 2, 5
 MERGE_NIGHTS = 7
+#: a false alert this close to an injected change of its series and direction (outside the match
+#: window) is that change placed wrong or alerted twice, not a chance alarm
+MISPLACED_NIGHTS = 15
 
 
 @dataclass(frozen=True)
@@ -392,6 +397,12 @@ def _matches(event: Event, alert: Alert) -> bool:
     return event.onset - MATCH_BEFORE <= alert.night <= event.end + MATCH_AFTER
 
 
+def _near(event: Event, alert: Alert) -> bool:
+    """A false alert within ``MISPLACED_NIGHTS`` of a change of its series and direction."""
+    return (alert.direction == event.direction
+            and event.onset - MISPLACED_NIGHTS <= alert.night <= event.end + MISPLACED_NIGHTS)
+
+
 def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
           spikes: list[tuple[str, int]]) -> dict[str, object]:
     alerts = merge(alerts)
@@ -401,6 +412,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
     true_alerts: dict[float, int] = defaultdict(int)
     false_alerts: dict[float, int] = defaultdict(int)
     first: dict[Event, Alert] = {}
+    misplaced = 0
     for alert in alerts:
         hits = [e for e in by_series.get(alert.series, []) if _matches(e, alert)]
         if hits:
@@ -410,6 +422,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
                     first[event] = alert
         else:
             false_alerts[cv_of[alert.series]] += 1
+            misplaced += any(_near(e, alert) for e in by_series.get(alert.series, []))
     series_per_band: dict[float, int] = defaultdict(int)
     for cv in cv_of.values():
         series_per_band[cv] += 1
@@ -444,6 +457,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
         "alerts": total_true + total_false, "false_alerts": total_false,
         "precision": round(total_true / (total_true + total_false), 4) if alerts else None,
         "false_per_1000_series_nights": round(1000 * total_false / (len(cv_of) * NIGHTS), 3),
+        "false_alerts_near_a_change": misplaced,
         "alerts_at_lone_spikes": spike_alerts,
         "per_cv_band": bands, "recall": recall,
     }
@@ -605,6 +619,11 @@ def summary_markdown(report: dict[str, object]) -> str:
             cells.append(f"{row['recall']:.2f} ({row['recall_within_3_nights']:.2f})"
                          + (f", {delay['median']:.0f}n" if delay else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"False alerts within {MISPLACED_NIGHTS} nights of an injected change of the same "
+              "series and direction (that change placed outside its match window, or alerted twice; "
+              "not chance alarms): " + ", ".join(
+                  f"{m} {results[m]['false_alerts_near_a_change']} of {results[m]['false_alerts']}"
+                  for m in methods) + "."]
     lines += ["", "Alerts at lone spikes: " + ", ".join(
         f"{m} {results[m]['alerts_at_lone_spikes']}" for m in methods), ""]
     return "\n".join(lines)

@@ -66,6 +66,20 @@ def test_score_counts_false_alerts_and_recall_by_detection_delay() -> None:
     assert result["recall"]["step 10% @cv 5%"]["recall_within_4_nights"] == 1.0
     assert rv.targets(result)["recall >= 0.95, 10% steps within 3 nights, CV <= 5%"]["value"] == 0.5
     assert rv.fourth_night_recall(result) == 1.0
+    assert result["false_alerts_near_a_change"] == 0
+
+
+def test_a_false_alert_near_a_change_of_its_direction_counts_as_near_it() -> None:
+    cv_of = {"a": 0.01, "b": 0.02, "c": 0.03, "d": 0.05, "e": 0.08}
+    events = [rv.Event("a", "step", 40, 40, "regression", 0.05, 0.01),
+              rv.Event("c", "ramp", 30, 50, "improvement", 0.10, 0.03)]
+    alerts = [alert("a", 36, 40),                  # four nights early: the step, misplaced
+              alert("a", 60, 60),                  # 20 nights late: a chance alarm
+              alert("b", 40, 42),                  # no change on b
+              alert("c", 64, 65, "improvement"),   # 14 nights after the ramp's end
+              alert("c", 40, 41)]                  # inside the ramp, the wrong way
+    result = rv.score(alerts, events, cv_of, [])
+    assert (result["false_alerts"], result["false_alerts_near_a_change"]) == (5, 2)
 
 
 def test_the_generated_world_has_the_documented_plan_and_is_reproducible() -> None:
