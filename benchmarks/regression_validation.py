@@ -59,7 +59,7 @@ MATCH_BEFORE, MATCH_AFTER = 2, 5
 MERGE_NIGHTS = 7
 #: a false alert this close to an injected change of its series and direction (outside the match
 #: window) is that change placed wrong or alerted twice, not a chance alarm
-MISPLACED_NIGHTS = 15
+NEAR_CHANGE_NIGHTS = 15
 
 
 @dataclass(frozen=True)
@@ -398,9 +398,9 @@ def _matches(event: Event, alert: Alert) -> bool:
 
 
 def _near(event: Event, alert: Alert) -> bool:
-    """A false alert within ``MISPLACED_NIGHTS`` of a change of its series and direction."""
+    """A false alert within ``NEAR_CHANGE_NIGHTS`` of a change of its series and direction."""
     return (alert.direction == event.direction
-            and event.onset - MISPLACED_NIGHTS <= alert.night <= event.end + MISPLACED_NIGHTS)
+            and event.onset - NEAR_CHANGE_NIGHTS <= alert.night <= event.end + NEAR_CHANGE_NIGHTS)
 
 
 def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
@@ -412,7 +412,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
     true_alerts: dict[float, int] = defaultdict(int)
     false_alerts: dict[float, int] = defaultdict(int)
     first: dict[Event, Alert] = {}
-    misplaced = 0
+    near_a_change = 0
     for alert in alerts:
         hits = [e for e in by_series.get(alert.series, []) if _matches(e, alert)]
         if hits:
@@ -422,7 +422,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
                     first[event] = alert
         else:
             false_alerts[cv_of[alert.series]] += 1
-            misplaced += any(_near(e, alert) for e in by_series.get(alert.series, []))
+            near_a_change += any(_near(e, alert) for e in by_series.get(alert.series, []))
     series_per_band: dict[float, int] = defaultdict(int)
     for cv in cv_of.values():
         series_per_band[cv] += 1
@@ -457,7 +457,7 @@ def score(alerts: list[Alert], events: list[Event], cv_of: dict[str, float],
         "alerts": total_true + total_false, "false_alerts": total_false,
         "precision": round(total_true / (total_true + total_false), 4) if alerts else None,
         "false_per_1000_series_nights": round(1000 * total_false / (len(cv_of) * NIGHTS), 3),
-        "false_alerts_near_a_change": misplaced,
+        "false_alerts_near_a_change": near_a_change,
         "alerts_at_lone_spikes": spike_alerts,
         "per_cv_band": bands, "recall": recall,
     }
@@ -619,7 +619,7 @@ def summary_markdown(report: dict[str, object]) -> str:
             cells.append(f"{row['recall']:.2f} ({row['recall_within_3_nights']:.2f})"
                          + (f", {delay['median']:.0f}n" if delay else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", f"False alerts within {MISPLACED_NIGHTS} nights of an injected change of the same "
+    lines += ["", f"False alerts within {NEAR_CHANGE_NIGHTS} nights of an injected change of the same "
               "series and direction (that change placed outside its match window, or alerted twice; "
               "not chance alarms): " + ", ".join(
                   f"{m} {results[m]['false_alerts_near_a_change']} of {results[m]['false_alerts']}"
