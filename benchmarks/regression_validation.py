@@ -179,12 +179,12 @@ class Rerunner:
         phone = self.phones[name]
         reference, reference_median = self._reference(name)
         rng = np.random.default_rng([self.seed, 1, self.index[name], night])
-        fresh: list[float] = []
+        fresh: list[list[float]] = []
         ref: list[float] = []
         for _batch in range(self.batches):
             normal, hot = _normal_effect(rng), _hot_spell(rng)
             effect = _batch_effect(phone.cv, normal, hot)
-            fresh += [_session(rng, phone, night, effect) for _ in range(self.sessions)]
+            fresh.append([_session(rng, phone, night, effect) for _ in range(self.sessions)])
             # correlation 0.5 with the suspect's batch effect: half of its variance is the device's
             shared = 0.5 * normal + math.sqrt(0.75) * _normal_effect(rng)
             heat = 1 + (hot - 1) * rng.uniform(0.5, 1.5)

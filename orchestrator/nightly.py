@@ -176,20 +176,20 @@ class _Plan:
 
 
 def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[_Plan],
-                         ) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[str]]]:
+                         ) -> tuple[dict[str, dict[str, list[list[float]]]], dict[str, list[str]]]:
     """Every suspect re-run in ``nightly.confirm_batches`` separate batches of ``nightly.repeats``
     rounds: each batch of every suspect before the next batch of any, and a batch's start at least
     ``nightly.confirm_gap_s`` after the previous batch's start.
 
     The sessions of one batch share the phone's state of the moment (heat, background load), so a
     single batch is one draw of that state however many sessions it holds; batches apart in time
-    are separate draws, and their pooled sessions are the re-run's evidence. In
+    are separate draws, and the re-run's evidence is kept by batch (``regression.confirm``). In
     ``benchmarks/regression_validation.py``, three batches of five in place of one let the screen's
     gate drop from 2.2 to 2.0 times the noise: on four tuning seeds, a third fewer 10% steps went
     unfound within three nights, with fewer false alerts.
     """
-    fresh: dict[str, dict[str, list[float]]] = {plan.label: {name: [] for name in plan.names}
-                                                for plan in plans}
+    fresh: dict[str, dict[str, list[list[float]]]] = {plan.label: {name: [] for name in plan.names}
+                                                      for plan in plans}
     run_ids: dict[str, list[str]] = {plan.label: [] for plan in plans}
     started: float | None = None
     for _batch in range(int(settings.nightly_confirm_batches) if plans else 0):
@@ -200,9 +200,13 @@ def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[
             values, ids = _rerun(settings, execute, plan.key, plan.names,
                                  int(settings.nightly_repeats))
             for name, sessions in values.items():
-                fresh[plan.label][name].extend(sessions)
+                fresh[plan.label][name].append(sessions)
             run_ids[plan.label].extend(ids)
     return fresh, run_ids
+
+
+def _flat(batches: Sequence[Sequence[float]]) -> list[float]:
+    return [value for batch in batches for value in batch]
 
 
 def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Series],
@@ -270,12 +274,13 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                                                  plan.names)
         series = history[label]
         ratio = None
-        if reference is not None and fresh[label][names[1]]:
+        reference_sessions = _flat(fresh[label][names[-1]]) if reference is not None else []
+        if reference is not None and reference_sessions:
             ref_series, ref_screen = history[reference], screens[reference]
             ref_base = ref_series.sessions(ref_screen.baseline)
-            ratio = statistics.median(fresh[label][names[1]]) / statistics.median(ref_base)
+            ratio = statistics.median(reference_sessions) / statistics.median(ref_base)
         baseline = series.sessions(suspect.baseline)
-        confirmation = confirm(suspect, fresh[label][names[0]], baseline, params, ratio)
+        confirmation = confirm(suspect, fresh[label][names[0]], series, params, ratio)
         alert = None
         t = series.index_of(night)
         assert t is not None
@@ -290,9 +295,10 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                     db, detection, key, model_name=names[0], run_id=run_id,
                     confirmation=confirmation, noise_cv=suspect.noise,
                     evidence={"rerun_runs": rerun_ids[label],
-                              "rerun_sessions": fresh[label][names[0]],
+                              "rerun_sessions": _flat(fresh[label][names[0]]),
+                              "rerun_batches": [len(batch) for batch in fresh[label][names[0]]],
                               "reference": reference,
-                              "reference_sessions": fresh[label].get(names[-1]) if reference else None,
+                              "reference_sessions": reference_sessions if reference else None,
                               "reference_ratio": ratio, "baseline_sessions": len(baseline)})
         results.append(SuspectResult(label, suspect, confirmation, reference, alert))
     alerts = [r.alert for r in results if r.alert is not None]

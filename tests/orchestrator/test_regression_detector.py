@@ -107,20 +107,47 @@ def _suspect(direction: str = "up") -> Suspect:
     return Suspect("s", 10, "fast", direction, 10, slice(0, 10), 0.2, 0.05, 1e-6, 0.01)  # type: ignore[arg-type]
 
 
+def _batches(level: float, seed: int, count: int = 3) -> list[list[float]]:
+    rng = np.random.default_rng(seed)
+    return [list(level * 20.0 * (1 + 0.01 * rng.standard_normal(5))) for _ in range(count)]
+
+
 def test_confirmation_needs_the_change_again_and_cancels_device_wide_drift() -> None:
-    rng = np.random.default_rng(8)
-    baseline = list(20.0 * (1 + 0.01 * rng.standard_normal(40)))
-    rerun = list(24.0 * (1 + 0.01 * rng.standard_normal(5)))
-    assert confirm(_suspect(), rerun, baseline, PARAMS).confirmed
+    history = make([1.0] * 10, seed=8)
+    rerun = _batches(1.2, seed=9)
+    assert confirm(_suspect(), rerun, history, PARAMS).confirmed
     # The reference series moved just as much: the phone, not the model, got slower.
-    assert not confirm(_suspect(), rerun, baseline, PARAMS, reference_ratio=1.2).confirmed
-    assert not confirm(_suspect(), baseline[:5], baseline, PARAMS).confirmed
+    assert not confirm(_suspect(), rerun, history, PARAMS, reference_ratio=1.2).confirmed
+    assert not confirm(_suspect(), _batches(1.0, seed=9), history, PARAMS).confirmed
     # A reference within its noise, or one that got faster, says nothing about the device: the
     # verdict rests on the suspect's own sessions.
-    alone = confirm(_suspect(), rerun, baseline, PARAMS)
+    alone = confirm(_suspect(), rerun, history, PARAMS)
     for ratio in (1.01, 0.8):
-        assert confirm(_suspect(), rerun, baseline, PARAMS, reference_ratio=ratio).change == alone.change
-    assert not confirm(_suspect("down"), rerun, baseline, PARAMS).confirmed
+        assert confirm(_suspect(), rerun, history, PARAMS, reference_ratio=ratio).change == alone.change
+    assert not confirm(_suspect("down"), rerun, history, PARAMS).confirmed
+
+
+def test_confirmation_reads_batches_as_the_screen_reads_nights() -> None:
+    """One hot batch of three: its sessions alone can pull the sessions' shift over the gate, but
+    the batches' median must move too. A change in every batch moves both."""
+    rng = np.random.default_rng(8)
+    history = build_series([("s", night, 20.0 * (1 + 0.03 * rng.standard_normal()))
+                            for night in range(10) for _ in range(5)])["s"]
+    suspect = Suspect("s", 10, "screen", "up", 10, slice(0, 10), 0.06, 0.05, 1e-4, 0.015)
+
+    def confirmed(levels: list[float]) -> tuple[int, int]:
+        """How many of 200 re-runs confirm, pooled into one batch and kept by batch."""
+        pooled = by_batch = 0
+        for seed in range(200):
+            draw = np.random.default_rng(seed)
+            batches = [list(20.0 * level * (1 + 0.03 * draw.standard_normal(5))) for level in levels]
+            pooled += confirm(suspect, [[v for b in batches for v in b]], history, PARAMS).confirmed
+            by_batch += confirm(suspect, batches, history, PARAMS).confirmed
+        return pooled, by_batch
+
+    pooled, by_batch = confirmed([1.0, 1.0, 1.3])
+    assert pooled >= 30 and by_batch <= pooled / 2
+    assert min(confirmed([1.06, 1.06, 1.06])) >= 190
 
 
 def _rerun_at(levels: list[float], cv: float, seed: int):  # noqa: ANN202 (a closure)
@@ -128,7 +155,8 @@ def _rerun_at(levels: list[float], cv: float, seed: int):  # noqa: ANN202 (a clo
     rng = np.random.default_rng(seed)
 
     def rerun(name: str, t: int) -> Remeasurement:
-        return Remeasurement(list(levels[t] * 20.0 * (1 + cv * rng.standard_normal(5))))
+        return Remeasurement([list(levels[t] * 20.0 * (1 + cv * rng.standard_normal(5)))
+                              for _batch in range(3)])
     return rerun
 
 
