@@ -150,6 +150,29 @@ def test_confirmation_reads_batches_as_the_screen_reads_nights() -> None:
     assert min(confirmed([1.06, 1.06, 1.06])) >= 190
 
 
+def test_a_window_suspect_under_its_gate_needs_the_rerun_to_carry_it_over() -> None:
+    """A 5% window change against a 6% gate is a suspect (over ``suspect_fraction`` of the gate);
+    the re-run must then bring the mean of the two changes to ``pooled_fraction`` of the gate."""
+    history = make([1.0] * 10, seed=8)
+    window = Suspect("s", 10, "screen", "up", 10, slice(0, 10), 0.05, 0.06, 1e-4, 0.01)
+    assert PARAMS.suspect_fraction * 0.06 <= 0.05 < 0.06
+    needed = 2 * PARAMS.pooled_fraction * 0.06 - 0.05
+    weak, strong = _batches(1 + needed - 0.015, seed=9), _batches(1 + needed + 0.015, seed=9)
+    assert not confirm(window, weak, history, PARAMS).confirmed
+    assert confirm(window, strong, history, PARAMS).confirmed
+    # The same weak re-run confirms a suspect that cleared its gate on its own.
+    assert confirm(replace(window, stage="fast"), weak, history, PARAMS).confirmed
+
+
+def test_the_screen_suspects_a_window_from_a_fraction_of_its_gate() -> None:
+    series = make([1.0] * 30 + [1.05] * 3, cv=0.03, seed=6)
+    screen = screen_series(series, 0, 32, PARAMS)
+    assert screen.bar == pytest.approx(PARAMS.suspect_fraction * screen.gate)
+    assert screen.bar > PARAMS.min_effect
+    assert screen.bar <= screen.change < screen.gate and screen.passes_effect
+    assert not screen_series(series, 0, 32, replace(PARAMS, suspect_fraction=1.0)).passes_effect
+
+
 def _rerun_at(levels: list[float], cv: float, seed: int):  # noqa: ANN202 (a closure)
     """A simulated re-run: fresh sessions at the series' true level on that night."""
     rng = np.random.default_rng(seed)
@@ -209,14 +232,14 @@ def test_the_gate_remembers_the_segments_noise_beyond_the_baselines_thirty_night
 
 def test_a_young_segments_noise_is_an_uncertain_guess_and_its_gate_is_wider() -> None:
     """The same ten nights (robust CV 1.8%), seen once or six times, then a 6.5% rise: after
-    sixty nights the noise is known well enough to call it a change, after ten it is not (a robust
-    CV of ten nights is too often far below the truth)."""
+    sixty nights the noise is known well enough for it to clear the effect gate, after ten it is
+    not (a robust CV of ten nights is too often far below the truth)."""
     pattern = [1 + 0.02 * z for z in (-1.5, 0.3, -1.0, 1.5, -0.6, 0.0, 1.0, -0.3, 0.6, 0.0)]
     young, old = make(pattern + [1.065] * 3, cv=0.002), make(pattern * 6 + [1.065] * 3, cv=0.002)
     young_screen, old_screen = screen_series(young, 0, 12, PARAMS), screen_series(old, 0, 62, PARAMS)
     assert young_screen.noise == pytest.approx(old_screen.noise, rel=0.05)
-    assert old_screen.passes_effect
-    assert not young_screen.passes_effect
+    assert old_screen.change >= old_screen.gate
+    assert young_screen.change < young_screen.gate
 
 
 def test_the_rank_test_leaves_out_one_hot_night_inside_a_faster_level() -> None:
@@ -229,3 +252,15 @@ def test_the_rank_test_leaves_out_one_hot_night_inside_a_faster_level() -> None:
     assert screen.p_value <= PARAMS.fdr
     with_hot_night = screen_series(series, 0, 32, replace(PARAMS, contrary_night=float("inf")))
     assert with_hot_night.p_value > PARAMS.fdr
+
+
+def test_without_reruns_a_window_must_clear_its_whole_gate() -> None:
+    """A 5% step whose three-night window falls between the bar and the gate: a same-night re-run
+    of three batches confirms it, but the next night is one draw and does not stand in for them."""
+    levels = [1.0] * 30 + [1.05] * 4
+    series = make(levels, cv=0.03, seed=6)
+    screen = screen_series(series, 0, 32, PARAMS)
+    assert screen.bar <= screen.change < screen.gate
+    rerun = detect_history({"s": series}, PARAMS, _rerun_at(levels, 0.03, 9))
+    assert [(d.night, d.detected_on) for d in rerun] == [(30, 32)]
+    assert detect_history({"s": series}, PARAMS) == []
