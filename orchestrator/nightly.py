@@ -37,6 +37,7 @@ from orchestrator.planning import Submission, create_run, parse_delegates, parse
 from orchestrator.regression import (
     Confirmation,
     DetectorParams,
+    Remeasurement,
     Screen,
     Suspect,
     confirm,
@@ -205,10 +206,6 @@ def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[
     return fresh, run_ids
 
 
-def _flat(batches: Sequence[Sequence[float]]) -> list[float]:
-    return [value for batch in batches for value in batch]
-
-
 def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Series],
                suspects: set[str]) -> str | None:
     """The steadiest series tested tonight on the same device and config that is not a suspect.
@@ -274,13 +271,14 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                                                  plan.names)
         series = history[label]
         ratio = None
-        reference_sessions = _flat(fresh[label][names[-1]]) if reference is not None else []
+        reference_sessions = (Remeasurement(fresh[label][names[-1]]).sessions
+                              if reference is not None else [])
         if reference is not None and reference_sessions:
             ref_series, ref_screen = history[reference], screens[reference]
             ref_base = ref_series.sessions(ref_screen.baseline)
             ratio = statistics.median(reference_sessions) / statistics.median(ref_base)
-        baseline = series.sessions(suspect.baseline)
-        confirmation = confirm(suspect, fresh[label][names[0]], series, params, ratio)
+        rerun = Remeasurement(fresh[label][names[0]])
+        confirmation = confirm(suspect, rerun.batches, series, params, ratio)
         alert = None
         t = series.index_of(night)
         assert t is not None
@@ -295,11 +293,12 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                     db, detection, key, model_name=names[0], run_id=run_id,
                     confirmation=confirmation, noise_cv=suspect.noise,
                     evidence={"rerun_runs": rerun_ids[label],
-                              "rerun_sessions": _flat(fresh[label][names[0]]),
-                              "rerun_batches": [len(batch) for batch in fresh[label][names[0]]],
+                              "rerun_sessions": rerun.sessions,
+                              "rerun_batches": [len(batch) for batch in rerun.batches],
                               "reference": reference,
                               "reference_sessions": reference_sessions if reference else None,
-                              "reference_ratio": ratio, "baseline_sessions": len(baseline)})
+                              "reference_ratio": ratio,
+                              "baseline_sessions": len(series.sessions(plan.suspect.baseline))})
         results.append(SuspectResult(label, suspect, confirmation, reference, alert))
     alerts = [r.alert for r in results if r.alert is not None]
     outcome = NightlyOutcome(run_id, night, list(screens.values()), results, alerts=alerts)
