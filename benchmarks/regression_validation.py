@@ -149,7 +149,9 @@ class Rerunner:
 
     Every (series, night) re-run draws from its own random stream, so the nightly data are the same
     with or without re-runs, and two detectors that re-run the same series on the same night see the
-    same sessions: their results differ by what they do, not by which draws they got.
+    same sessions: their results differ by what they do, not by which draws they got. A second re-run
+    of the same series on the same night (an inconclusive confirmation measured again) draws fresh
+    batches from a stream of its own.
     """
 
     def __init__(self, phones: dict[str, Phone], seed: int, sessions: int = 5,
@@ -161,6 +163,7 @@ class Rerunner:
         self.batches = batches
         self.calls = 0
         self.references: dict[str, tuple[Phone, float]] = {}
+        self.attempts: dict[tuple[str, int], int] = defaultdict(int)
 
     def _reference(self, name: str) -> tuple[Phone, float]:
         """The series' reference and its baseline median, made on its first re-run."""
@@ -176,9 +179,13 @@ class Rerunner:
 
     def __call__(self, name: str, night: int) -> Remeasurement:
         self.calls += 1
+        attempt = self.attempts[(name, night)]
+        self.attempts[(name, night)] += 1
         phone = self.phones[name]
         reference, reference_median = self._reference(name)
-        rng = np.random.default_rng([self.seed, 1, self.index[name], night])
+        stream = [self.seed, 1, self.index[name], night]
+        # Later attempts add their number; the first keeps the stream it always had.
+        rng = np.random.default_rng([*stream, attempt] if attempt else stream)
         fresh: list[list[float]] = []
         ref: list[float] = []
         for _batch in range(self.batches):

@@ -10,7 +10,8 @@ Both take the executor as a parameter (``run_embedded`` by default), so the sche
 distributed mode can call ``evaluate_night`` with its own. Confirmation re-runs go through the same
 planning and executor path as any run: one small run (trigger "confirm") per round, each holding one
 session of the suspect and one of the reference, their order alternating between rounds, in
-``nightly.confirm_batches`` batches spread over the night (``_confirmation_reruns``). Runs with
+``nightly.confirm_batches`` batches spread over the night (``_confirmation_reruns``); a suspect
+whose re-run was inconclusive (``regression.confirm``) gets as many batches again. Runs with
 trigger "confirm" never enter a series' history.
 """
 
@@ -89,14 +90,17 @@ class SuspectResult:
     confirmation: Confirmation
     reference: str | None
     alert: AlertView | None
+    #: re-run batches the verdict rests on: ``nightly.confirm_batches``, or twice as many when the
+    #: first were inconclusive
+    batches: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"series": self.series, "stage": self.suspect.stage,
                 "direction": self.suspect.direction, "change_pct": 100 * self.suspect.change,
                 "p_value": self.suspect.p_value, "confirmed": self.confirmation.confirmed,
                 "confirm_change_pct": 100 * self.confirmation.change,
-                "confirm_p_value": self.confirmation.p_value, "reference": self.reference,
-                "alert_id": self.alert.id if self.alert else None}
+                "confirm_p_value": self.confirmation.p_value, "confirm_batches": self.batches,
+                "reference": self.reference, "alert_id": self.alert.id if self.alert else None}
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,22 @@ def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Se
                key=lambda label: spread_cv(history[label].sessions(screens[label].baseline)))
 
 
+def _judge(plan: _Plan, fresh: dict[str, list[list[float]]], history: dict[str, Series],
+           screens: dict[str, Screen], params: DetectorParams,
+           ) -> tuple[Confirmation, float | None, list[float]]:
+    """The confirmation of a plan's re-run, the reference ratio it used and the reference's
+    sessions (empty without a reference)."""
+    ratio = None
+    reference_sessions = (Remeasurement(fresh[plan.names[-1]]).sessions
+                          if plan.reference is not None else [])
+    if plan.reference is not None and reference_sessions:
+        ref_series, ref_screen = history[plan.reference], screens[plan.reference]
+        ref_base = ref_series.sessions(ref_screen.baseline)
+        ratio = statistics.median(reference_sessions) / statistics.median(ref_base)
+    confirmation = confirm(plan.suspect, fresh[plan.names[0]], history[plan.label], params, ratio)
+    return confirmation, ratio, reference_sessions
+
+
 def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                    execute: Executor = run_embedded) -> NightlyOutcome:
     """Screen the series the run measured, confirm suspects by re-runs, store and post alerts."""
@@ -264,21 +284,24 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
             names.append(history[reference].model_names[0])
         plans.append(_Plan(label, suspect, series.key, reference, names))
     fresh, rerun_ids = _confirmation_reruns(settings, execute, plans)
+    judged = {plan.label: _judge(plan, fresh[plan.label], history, screens, params) for plan in plans}
+    # Re-runs that fell just short are measured once more, in as many batches, and judged on all.
+    again = [plan for plan in plans if judged[plan.label][0].inconclusive]
+    if again:
+        more, more_ids = _confirmation_reruns(settings, execute, again)
+        for plan in again:
+            for name in plan.names:
+                fresh[plan.label][name] += more[plan.label][name]
+            rerun_ids[plan.label] += more_ids[plan.label]
+            judged[plan.label] = _judge(plan, fresh[plan.label], history, screens, params)
 
     results: list[SuspectResult] = []
     for plan in plans:
         label, suspect, key, reference, names = (plan.label, plan.suspect, plan.key, plan.reference,
                                                  plan.names)
         series = history[label]
-        ratio = None
-        reference_sessions = (Remeasurement(fresh[label][names[-1]]).sessions
-                              if reference is not None else [])
-        if reference is not None and reference_sessions:
-            ref_series, ref_screen = history[reference], screens[reference]
-            ref_base = ref_series.sessions(ref_screen.baseline)
-            ratio = statistics.median(reference_sessions) / statistics.median(ref_base)
+        confirmation, ratio, reference_sessions = judged[label]
         rerun = Remeasurement(fresh[label][names[0]])
-        confirmation = confirm(suspect, rerun.batches, series, params, ratio)
         alert = None
         t = series.index_of(night)
         assert t is not None
@@ -299,7 +322,8 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
                               "reference_sessions": reference_sessions if reference else None,
                               "reference_ratio": ratio,
                               "baseline_sessions": len(series.sessions(plan.suspect.baseline))})
-        results.append(SuspectResult(label, suspect, confirmation, reference, alert))
+        results.append(SuspectResult(label, suspect, confirmation, reference, alert,
+                                     len(rerun.batches)))
     alerts = [r.alert for r in results if r.alert is not None]
     outcome = NightlyOutcome(run_id, night, list(screens.values()), results, alerts=alerts)
     url = settings.nightly_webhook_url

@@ -22,8 +22,10 @@ point form the *segment*):
    new level has held ``min_level_nights`` nights becomes a suspect too;
 4. confirmation (``confirm``): fresh sessions (a re-run on the same device in batches apart in
    time, optionally with a reference series interleaved to cancel device-wide drift) must show the
-   change again, and with the window's change clear ``pooled_fraction`` of its gate; only a
-   confirmed suspect becomes an alert, and its onset resets the series' baseline.
+   change again, and with the window's change clear ``pooled_fraction`` of its gate; a re-run
+   that went the suspect's way but not far enough is measured once more in as many batches and
+   judged on all of them; only a confirmed suspect becomes an alert, and its onset resets the
+   series' baseline.
 
 ``detect_history`` replays this night by night over a stored history. Given a ``rerun`` (a function
 that measures a series again on a night: a device, or a simulator of one) it confirms suspects that
@@ -90,6 +92,15 @@ class Remeasurement:
         """All fresh sessions, batch after batch."""
         return [value for batch in self.batches for value in batch]
 
+    def extended(self, more: Remeasurement) -> Remeasurement:
+        """This re-run and ``more`` batches of the same night: the reference ratio is the two
+        ratios' geometric mean weighted by batches, or None unless both have one."""
+        ratio = None
+        if self.reference_ratio is not None and more.reference_ratio is not None:
+            ratio = float(np.exp(np.average(np.log([self.reference_ratio, more.reference_ratio]),
+                                            weights=[len(self.batches), len(more.batches)])))
+        return Remeasurement([*self.batches, *more.batches], ratio)
+
 
 #: a series measured again on the night with the given index
 Rerun = Callable[[str, int], Remeasurement]
@@ -125,10 +136,15 @@ class DetectorParams:
     #: ... and by at least this many times the baseline's robust CV
     gross_noise_mult: float = 6.0
     confirm_alpha: float = 0.01
+    #: a re-run that falls short of confirming but went the suspect's way by this many times the
+    #: noise (three quarters of the noise gate) is inconclusive: measured once more in as many
+    #: batches, then judged on all of them
+    inconclusive_noise_mult: float = 1.5
     #: a confirmation must show at least this fraction of the suspect's effect gate and change ...
     confirm_fraction: float = 0.5
-    #: ... and this many times the series' nightly spread: a re-run is one more night's batch, and a
-    #: batch's sessions share that night's state, so their p-value alone overstates the evidence
+    #: ... and this many times the series' nightly spread (for three batches, scaled by batches as
+    #: the screen's gate by nights): a batch's sessions share the phone's state of the moment, so
+    #: their p-value alone overstates the evidence
     confirm_noise_mult: float = 2.0
     #: once placed on its first night, a confirmed change must still be this fraction of its gate
     settle_fraction: float = 0.75
@@ -209,6 +225,9 @@ class Confirmation:
     change: float
     p_value: float
     reference_ratio: float | None = None
+    #: not confirmed, yet the change went the suspect's way by ``inconclusive_noise_mult`` times
+    #: the noise: more batches can settle it
+    inconclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -435,15 +454,20 @@ def confirm(suspect: Suspect, batches: Sequence[Sequence[float]], series: Series
                            series.values()[suspect.baseline])
     p = one_sided_pvalue(fresh, baseline_sessions, suspect.direction)
     same_way = (change > 0) == (suspect.direction == "up")
+    # Batches are read as nights, so the noise gate scales with their number as the screen's gate
+    # with a window's: the same for three, higher for the one night that stands in offline, lower
+    # for the six of an inconclusive re-run measured again.
+    batch_scale = (params.min_window_nights / len(adjusted)) ** params.window_gate_power
     big_enough = abs(change) >= max(params.min_effect,
                                     params.confirm_fraction * max(suspect.gate, abs(suspect.change)),
-                                    params.confirm_noise_mult * suspect.noise)
+                                    params.confirm_noise_mult * suspect.noise * batch_scale)
     # A window suspect may have come in under its gate (``suspect_fraction``): the window and the
     # re-run together must clear most of it.
     together = suspect.stage != "screen" or (
         sign * (suspect.change + change) / 2 >= params.pooled_fraction * suspect.gate)
-    return Confirmation(same_way and big_enough and together and p <= params.confirm_alpha, change,
-                        p, reference_ratio)
+    confirmed = same_way and big_enough and together and p <= params.confirm_alpha
+    inconclusive = not confirmed and sign * change >= params.inconclusive_noise_mult * suspect.noise
+    return Confirmation(confirmed, change, p, reference_ratio, inconclusive)
 
 
 def place_onset(series: Series, segment_start: int, t: int, suspect: Suspect,
@@ -516,7 +540,8 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
                    rerun: Rerun | None = None) -> list[Detection]:
     """Replay screen, drift and confirmation over whole histories, night by night.
 
-    With ``rerun``, a suspect is confirmed on its own night by fresh sessions, as the nightly does.
+    With ``rerun``, a suspect is confirmed on its own night by fresh sessions, as the nightly does
+    (an inconclusive re-run is measured once more, ``rerun`` called again).
     Otherwise the next night's sessions stand in for the re-run and must show the change again on
     their own (``confirm``), one night later. The next night is one draw of the phone's state where
     a re-run has several batches, so there a window must clear its whole gate to be suspected
@@ -570,6 +595,9 @@ def detect_history(history: Mapping[str, Series], params: DetectorParams,
             series, t = history[name], index[name][night]
             fresh = rerun(name, t)
             result = confirm(suspect, fresh.batches, series, params, fresh.reference_ratio)
+            if result.inconclusive:
+                fresh = fresh.extended(rerun(name, t))
+                result = confirm(suspect, fresh.batches, series, params, fresh.reference_ratio)
             if result.confirmed:
                 accept(series, t, suspect, result)
     return detections

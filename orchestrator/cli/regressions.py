@@ -140,7 +140,8 @@ def nightly(
         for result in outcome.suspects:
             verdict = "confirmed" if result.confirmation.confirmed else "not confirmed"
             console.print(f"suspect {escape(result.series)}: {result.suspect.direction} "
-                          f"{100 * result.suspect.change:+.1f}% ({result.suspect.stage}), {verdict}")
+                          f"{100 * result.suspect.change:+.1f}% ({result.suspect.stage}), {verdict} "
+                          f"on {result.batches} re-run batches")
         if outcome.alerts:
             console.print(_alerts_table(outcome.alerts))
     if outcome.webhook:

@@ -98,6 +98,10 @@ def test_a_rerun_measures_the_series_level_that_night_and_repeats_itself() -> No
     first, again = rv.Rerunner(phones, 3), rv.Rerunner(phones, 3)
     rerun = first(step.series, step.onset + 1)
     assert rerun.sessions == again(step.series, step.onset + 1).sessions
+    # Measured again the same night (an inconclusive confirmation): fresh batches, reproducibly.
+    second = first(step.series, step.onset + 1)
+    assert second.sessions != rerun.sessions
+    assert second.sessions == again(step.series, step.onset + 1).sessions
     assert [len(batch) for batch in rerun.batches] == [first.sessions] * first.batches == [5] * 3
     before = np.median([v for n in range(step.onset - 10, step.onset)
                         for v in first(step.series, n).sessions])
@@ -105,7 +109,7 @@ def test_a_rerun_measures_the_series_level_that_night_and_repeats_itself() -> No
                        for v in first(step.series, n).sessions])
     expected = 1.20 if step.direction == "regression" else 0.80
     assert after / before == pytest.approx(expected, rel=0.03)
-    assert first.calls == 21
+    assert first.calls == 22
 
 
 def _series(nights: list[list[float]]) -> Series:

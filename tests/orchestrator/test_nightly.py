@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from orchestrator import storage
 from orchestrator.alerts import alerts_for_run, series_report
-from orchestrator.config import load_settings
+from orchestrator.config import Settings, load_settings
+from orchestrator.nightly import run_nightly
 from orchestrator.schema import Alert, Device, Job, Model, Run, Session
 from tests.support.cli import farm
 
@@ -100,6 +101,7 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
     assert 50 < alert["change_pct"] < 500 and alert["state"] == "untriaged"
     (suspect,) = [s for s in outcome["suspects"] if s["alert_id"] == alert["id"]]
     assert suspect["confirmed"] and suspect["confirm_p_value"] <= 0.01
+    assert suspect["confirm_batches"] == 2
 
     (post,) = received
     assert post["type"] == "application/json"
@@ -152,3 +154,64 @@ def test_a_nightly_that_could_not_confirm_is_refused_before_measuring(
     assert named in result.stderr and "set " + named in result.stderr
     with storage.session_scope(load_settings(farm_db_env)) as db:
         assert list(db.scalars(select(Run))) == []
+
+
+class _ScriptedPhone:
+    """The device, for a test of what the nightly does with what it measures: every session of a
+    job at the level the script gives its model; confirmation re-runs by batch of ``repeats``
+    rounds (one run each), so a script can make a re-run's first batches fall short."""
+
+    def __init__(self, levels: dict[str, float], rerun_levels: dict[str, list[float]],
+                 repeats: int) -> None:
+        self.levels, self.rerun_levels, self.repeats = levels, rerun_levels, repeats
+        self.confirm_runs = 0
+
+    def __call__(self, settings: Settings, run_id: str) -> None:
+        with storage.session_scope(settings) as db:
+            run = db.get(Run, run_id)
+            assert run is not None
+            batch = self.confirm_runs // self.repeats
+            self.confirm_runs += run.trigger == "confirm"
+            for job in run.jobs:
+                name = job.model.name
+                level = (self.rerun_levels[name][batch] if run.trigger == "confirm"
+                         else self.levels[name])
+                for i in range(int(job.config.get("repeats", 1))):
+                    job.sessions.append(Session(
+                        repeat_index=i, status="ok", inference_avg_ms=level * (1 + 0.002 * (i - 1)),
+                        model_sha256=job.model.sha256, tool_version="scripted"))
+                job.status = "done"
+            run.status = "done"
+
+
+@pytest.mark.parametrize(("first_batches", "alerted", "batches"), [
+    (1.3, True, 4),  # went the suspect's way, too little: measured again, confirmed on all four
+    (1.0, False, 2),  # the old level: nothing to settle, no more batches
+])
+def test_an_inconclusive_rerun_is_measured_again_in_as_many_batches(
+        farm_db_env: dict[str, str], tmp_path: Path, first_batches: float, alerted: bool,
+        batches: int) -> None:
+    (tmp_path / "farm.toml").write_text(
+        '[nightly]\nmodels = ["builtin-segmenter", "builtin-stylizer"]\ndevices = "local"\n'
+        'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nconfirm_batches = 2\n'
+        'confirm_gap_s = 0\n')
+    settings = load_settings(farm_db_env)
+    # The segmenter took 10 ms until two nights ago and 20 ms since: a suspect on tonight's screen.
+    # Its re-run's first two batches show 1.3x (or 1x) the old level, any later ones 4x.
+    phone = _ScriptedPhone({"builtin-segmenter": 20.0, "builtin-stylizer": 50.0},
+                           {"builtin-segmenter": [10.0 * first_batches] * 2 + [40.0] * 2,
+                            "builtin-stylizer": [50.0] * 4}, repeats=3)
+    assert run_nightly(settings, execute=phone).alerts == []  # warming up
+    _seed_history(farm_db_env, {"builtin-segmenter": 0.5, "builtin-stylizer": 1.0}, recent=2)
+
+    outcome = run_nightly(settings, execute=phone)
+    (suspect,) = outcome.suspects
+    assert suspect.suspect.direction == "up" and suspect.confirmation.confirmed == alerted
+    assert phone.confirm_runs == 3 * batches and suspect.to_json()["confirm_batches"] == batches
+    assert [a.direction for a in outcome.alerts] == (["regression"] if alerted else [])
+    with storage.session_scope(settings) as db:
+        assert len(list(db.scalars(select(Run).where(Run.trigger == "confirm")))) == 3 * batches
+        if alerted:
+            (row,) = db.scalars(select(Alert))
+            assert row.evidence["rerun_batches"] == [3] * batches
+            assert len(row.evidence["rerun_runs"]) == 3 * batches

@@ -129,7 +129,9 @@ def test_confirmation_needs_the_change_again_and_cancels_device_wide_drift() -> 
 
 def test_confirmation_reads_batches_as_the_screen_reads_nights() -> None:
     """One hot batch of three: its sessions alone can pull the sessions' shift over the gate, but
-    the batches' median must move too. A change in every batch moves both."""
+    the batches' median must move too. A change in every batch moves both. (The gate is held the
+    same for any number of batches, so that only the reading differs.)"""
+    params = replace(PARAMS, window_gate_power=0.0)
     rng = np.random.default_rng(8)
     history = build_series([("s", night, 20.0 * (1 + 0.03 * rng.standard_normal()))
                             for night in range(10) for _ in range(5)])["s"]
@@ -141,13 +143,67 @@ def test_confirmation_reads_batches_as_the_screen_reads_nights() -> None:
         for seed in range(200):
             draw = np.random.default_rng(seed)
             batches = [list(20.0 * level * (1 + 0.03 * draw.standard_normal(5))) for level in levels]
-            pooled += confirm(suspect, [[v for b in batches for v in b]], history, PARAMS).confirmed
-            by_batch += confirm(suspect, batches, history, PARAMS).confirmed
+            pooled += confirm(suspect, [[v for b in batches for v in b]], history, params).confirmed
+            by_batch += confirm(suspect, batches, history, params).confirmed
         return pooled, by_batch
 
     pooled, by_batch = confirmed([1.0, 1.0, 1.3])
     assert pooled >= 30 and by_batch <= pooled / 2
     assert min(confirmed([1.06, 1.06, 1.06])) >= 190
+
+
+def test_the_confirmation_gate_falls_with_more_batches_as_the_screens_with_more_nights() -> None:
+    """Two times the noise for three batches, times (3 / batches) ** window_gate_power otherwise."""
+    history = make([1.0] * 10, seed=8)
+    suspect = Suspect("s", 10, "fast", "up", 10, slice(0, 10), 0.12, 0.05, 1e-6, 0.05)
+    gates = {n: 2 * 0.05 * (3 / n) ** PARAMS.window_gate_power for n in (1, 3, 6)}
+    assert gates[6] < 0.092 < gates[3] < 0.115 < gates[1]
+    short = confirm(suspect, _batches(1.092, seed=9), history, PARAMS)
+    assert not short.confirmed and short.inconclusive
+    assert confirm(suspect, _batches(1.092, seed=9, count=6), history, PARAMS).confirmed
+    assert confirm(suspect, _batches(1.115, seed=9), history, PARAMS).confirmed
+    assert not confirm(suspect, _batches(1.115, seed=9, count=1), history, PARAMS).confirmed
+    # Not the suspect's way by the noise: nothing more batches could settle.
+    flat = confirm(suspect, _batches(1.02, seed=9), history, PARAMS)
+    assert not flat.confirmed and not flat.inconclusive
+
+
+def test_an_inconclusive_rerun_is_measured_again_and_judged_on_all_its_batches() -> None:
+    levels = [1.0] * 30 + [1.1] * 20
+    series = make(levels, seed=1)
+    calls: dict[int, int] = {}
+
+    def rerun_at(first: float, then: float):  # noqa: ANN202 (a closure)
+        rng = np.random.default_rng(9)
+
+        def rerun(name: str, t: int) -> Remeasurement:
+            calls[t] = calls.get(t, 0) + 1
+            level = first if calls[t] == 1 else then
+            return Remeasurement([list(level * 20.0 * (1 + 0.01 * rng.standard_normal(5)))
+                                  for _batch in range(3)], 1.0)
+        return rerun
+
+    # The first three batches show 3% of a 10% step: under half the screen's change, yet the
+    # suspect's way by far more than the noise. Three more at the new level settle it.
+    found = detect_history({"s": series}, PARAMS, rerun_at(1.03, 1.1))
+    assert [(d.night, d.detected_on) for d in found] == [(30, 31)] and calls == {31: 2}
+    calls.clear()
+    # Six batches at 3% are still under half the screen's change, night after night.
+    assert detect_history({"s": series}, PARAMS, rerun_at(1.03, 1.03)) == []
+    assert calls[31] == 2 and set(calls.values()) == {2}
+    # A re-run at the old level is not worth a second one.
+    calls.clear()
+    assert detect_history({"s": make([1.0] * 30 + [1.1] * 3, seed=1)}, PARAMS,
+                          rerun_at(1.0, 1.1)) == []
+    assert calls and set(calls.values()) == {1}
+
+
+def test_a_remeasurement_extended_keeps_its_batches_and_weighs_the_reference_ratios() -> None:
+    first = Remeasurement([[1.0], [2.0]], 1.1)
+    both = first.extended(Remeasurement([[3.0]], 1.0))
+    assert both.batches == [[1.0], [2.0], [3.0]] and both.sessions == [1.0, 2.0, 3.0]
+    assert both.reference_ratio == pytest.approx(1.1 ** (2 / 3))
+    assert first.extended(Remeasurement([[3.0]])).reference_ratio is None
 
 
 def test_a_window_suspect_under_its_gate_needs_the_rerun_to_carry_it_over() -> None:
