@@ -165,6 +165,11 @@ class Rerunner:
         self.references: dict[str, tuple[Phone, float]] = {}
         self.attempts: dict[tuple[str, int], int] = defaultdict(int)
 
+    @property
+    def second_rounds(self) -> int:
+        """Re-runs of a series on a night that it had been re-run on already."""
+        return sum(count - 1 for count in self.attempts.values())
+
     def _reference(self, name: str) -> tuple[Phone, float]:
         """The series' reference and its baseline median, made on its first re-run."""
         if name not in self.references:
@@ -542,7 +547,7 @@ def main() -> None:
         timings[name] = time.perf_counter() - started
         results[name] = score(found, events, cv_of, spikes)
     if args.quick:
-        print(json.dumps({"reruns": rerun.calls,
+        print(json.dumps({"reruns": rerun.calls, "second_rounds": rerun.second_rounds,
                           "targets": targets(results["farm"])}, indent=1))  # type: ignore[arg-type]
         return
     for name, method in (("perfherder_ttest", perfherder), ("conbench_zscore", conbench),
@@ -559,7 +564,8 @@ def main() -> None:
         "detector_params": params.__dict__,
         "confirmation_reruns": {"farm": f"{rerun.calls} simulated same-night re-runs of "
                                 f"{rerun.batches} batches of {rerun.sessions} sessions, each with "
-                                f"{rerun.sessions} of a reference series",
+                                f"{rerun.sessions} of a reference series ({rerun.second_rounds} of "
+                                "them second rounds of an inconclusive first)",
                                 "farm_offline": "none: the next night stands in (farm regressions "
                                 "detect)"},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -589,7 +595,8 @@ def summary_markdown(report: dict[str, object]) -> str:
         "simulated same-night re-run (3 batches of 5 fresh sessions from the generator at the series' "
         "level that night, each with its own batch effect and hot spells, interleaved with 5 sessions "
         "of a reference series on the same phone that shares the hot spell and half the batch "
-        "effect's variance), as `farm nightly` does on devices; "
+        "effect's variance; 3 batches more when the first 3 were inconclusive), as `farm nightly` "
+        "does on devices; "
         "`farm_offline` has no re-runs and waits for the next night, as `farm regressions detect` does.",
         "",
         "## Targets",

@@ -109,7 +109,7 @@ def test_a_rerun_measures_the_series_level_that_night_and_repeats_itself() -> No
                        for v in first(step.series, n).sessions])
     expected = 1.20 if step.direction == "regression" else 0.80
     assert after / before == pytest.approx(expected, rel=0.03)
-    assert first.calls == 22
+    assert first.calls == 22 and first.second_rounds == 2
 
 
 def _series(nights: list[list[float]]) -> Series:
