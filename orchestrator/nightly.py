@@ -180,11 +180,25 @@ class _Plan:
     names: list[str]
 
 
-def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[_Plan],
+class _Pace:
+    """Starts batches at least ``gap`` seconds apart, the first batch of a second round of re-runs
+    included."""
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+        self.last: float | None = None
+
+    def wait(self) -> None:
+        if self.last is not None:
+            time.sleep(max(0.0, self.last + self.gap - time.monotonic()))
+        self.last = time.monotonic()
+
+
+def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[_Plan], pace: _Pace,
                          ) -> tuple[dict[str, dict[str, list[list[float]]]], dict[str, list[str]]]:
     """Every suspect re-run in ``nightly.confirm_batches`` separate batches of ``nightly.repeats``
     rounds: each batch of every suspect before the next batch of any, and a batch's start at least
-    ``nightly.confirm_gap_s`` after the previous batch's start.
+    ``nightly.confirm_gap_s`` after the previous batch's start (``pace``).
 
     The sessions of one batch share the phone's state of the moment (heat, background load), so a
     single batch is one draw of that state however many sessions it holds; batches apart in time
@@ -196,11 +210,8 @@ def _confirmation_reruns(settings: Settings, execute: Executor, plans: Sequence[
     fresh: dict[str, dict[str, list[list[float]]]] = {plan.label: {name: [] for name in plan.names}
                                                       for plan in plans}
     run_ids: dict[str, list[str]] = {plan.label: [] for plan in plans}
-    started: float | None = None
     for _batch in range(int(settings.nightly_confirm_batches) if plans else 0):
-        if started is not None:
-            time.sleep(max(0.0, started + float(settings.nightly_confirm_gap_s) - time.monotonic()))
-        started = time.monotonic()
+        pace.wait()
         for plan in plans:
             values, ids = _rerun(settings, execute, plan.key, plan.names,
                                  int(settings.nightly_repeats))
@@ -283,12 +294,13 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
         if reference is not None:
             names.append(history[reference].model_names[0])
         plans.append(_Plan(label, suspect, series.key, reference, names))
-    fresh, rerun_ids = _confirmation_reruns(settings, execute, plans)
+    pace = _Pace(float(settings.nightly_confirm_gap_s))
+    fresh, rerun_ids = _confirmation_reruns(settings, execute, plans, pace)
     judged = {plan.label: _judge(plan, fresh[plan.label], history, screens, params) for plan in plans}
     # Re-runs that fell just short are measured once more, in as many batches, and judged on all.
     again = [plan for plan in plans if judged[plan.label][0].inconclusive]
     if again:
-        more, more_ids = _confirmation_reruns(settings, execute, again)
+        more, more_ids = _confirmation_reruns(settings, execute, again, pace)
         for plan in again:
             for name in plan.names:
                 fresh[plan.label][name] += more[plan.label][name]

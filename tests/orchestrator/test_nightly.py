@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -194,7 +195,7 @@ def test_an_inconclusive_rerun_is_measured_again_in_as_many_batches(
     (tmp_path / "farm.toml").write_text(
         '[nightly]\nmodels = ["builtin-segmenter", "builtin-stylizer"]\ndevices = "local"\n'
         'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nconfirm_batches = 2\n'
-        'confirm_gap_s = 0\n')
+        'confirm_gap_s = 0.5\n')
     settings = load_settings(farm_db_env)
     # The segmenter took 10 ms until two nights ago and 20 ms since: a suspect on tonight's screen.
     # Its re-run's first two batches show 1.3x (or 1x) the old level, any later ones 4x.
@@ -210,7 +211,12 @@ def test_an_inconclusive_rerun_is_measured_again_in_as_many_batches(
     assert phone.confirm_runs == 3 * batches and suspect.to_json()["confirm_batches"] == batches
     assert [a.direction for a in outcome.alerts] == (["regression"] if alerted else [])
     with storage.session_scope(settings) as db:
-        assert len(list(db.scalars(select(Run).where(Run.trigger == "confirm")))) == 3 * batches
+        runs = list(db.scalars(select(Run).where(Run.trigger == "confirm").order_by(Run.created_at)))
+        assert len(runs) == 3 * batches
+        # Every batch starts confirm_gap_s after the one before, across the second round too (the
+        # runs are stamped by the wall clock, the gap kept by the monotonic one).
+        starts = [run.created_at for run in runs[::3]]
+        assert all((b - a).total_seconds() >= 0.45 for a, b in pairwise(starts))
         if alerted:
             (row,) = db.scalars(select(Alert))
             assert row.evidence["rerun_batches"] == [3] * batches
