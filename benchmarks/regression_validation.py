@@ -161,9 +161,13 @@ class Rerunner:
         self.index = {name: i for i, name in enumerate(phones)}
         self.sessions = sessions
         self.batches = batches
-        self.calls = 0
         self.references: dict[str, tuple[Phone, float]] = {}
         self.attempts: dict[tuple[str, int], int] = defaultdict(int)
+
+    @property
+    def calls(self) -> int:
+        """Re-runs so far."""
+        return sum(self.attempts.values())
 
     @property
     def second_rounds(self) -> int:
@@ -183,7 +187,6 @@ class Rerunner:
         return self.references[name]
 
     def __call__(self, name: str, night: int) -> Remeasurement:
-        self.calls += 1
         attempt = self.attempts[(name, night)]
         self.attempts[(name, night)] += 1
         phone = self.phones[name]

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -241,11 +241,16 @@ def _reference(key: SeriesKey, screens: dict[str, Screen], history: dict[str, Se
                key=lambda label: spread_cv(history[label].sessions(screens[label].baseline)))
 
 
+class _Verdict(NamedTuple):
+    confirmation: Confirmation
+    reference_ratio: float | None
+    #: empty without a reference
+    reference_sessions: list[float]
+
+
 def _judge(plan: _Plan, fresh: dict[str, list[list[float]]], history: dict[str, Series],
-           screens: dict[str, Screen], params: DetectorParams,
-           ) -> tuple[Confirmation, float | None, list[float]]:
-    """The confirmation of a plan's re-run, the reference ratio it used and the reference's
-    sessions (empty without a reference)."""
+           screens: dict[str, Screen], params: DetectorParams) -> _Verdict:
+    """The confirmation of a plan's re-run, with the reference ratio and sessions it used."""
     ratio = None
     reference_sessions = (Remeasurement(fresh[plan.names[-1]]).sessions
                           if plan.reference is not None else [])
@@ -254,7 +259,7 @@ def _judge(plan: _Plan, fresh: dict[str, list[list[float]]], history: dict[str, 
         ref_base = ref_series.sessions(ref_screen.baseline)
         ratio = statistics.median(reference_sessions) / statistics.median(ref_base)
     confirmation = confirm(plan.suspect, fresh[plan.names[0]], history[plan.label], params, ratio)
-    return confirmation, ratio, reference_sessions
+    return _Verdict(confirmation, ratio, reference_sessions)
 
 
 def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
@@ -298,7 +303,7 @@ def evaluate_night(settings: Settings, run_id: str, params: DetectorParams,
     fresh, rerun_ids = _confirmation_reruns(settings, execute, plans, pace)
     judged = {plan.label: _judge(plan, fresh[plan.label], history, screens, params) for plan in plans}
     # Re-runs that fell just short are measured once more, in as many batches, and judged on all.
-    again = [plan for plan in plans if judged[plan.label][0].inconclusive]
+    again = [plan for plan in plans if judged[plan.label].confirmation.inconclusive]
     if again:
         more, more_ids = _confirmation_reruns(settings, execute, again, pace)
         for plan in again:
