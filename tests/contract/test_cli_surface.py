@@ -1,0 +1,71 @@
+"""The command line's surface is fixed: every command, in help order, with its options and arguments.
+
+A command or option added, renamed or dropped is a decision, made here on purpose (a user's scripts
+and muscle memory depend on them). Each option is listed with all its spellings; an argument as
+``<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from orchestrator.cli import get_app
+
+SURFACE = [
+    ('submit', ['--models', '--devices', '--threads', '--delegates', '--repeats', '--num-runs',
+                '--min-secs', '--pin', ('--no-report', '--report'), ('--no-wait', '--wait')]),
+    ('results', ['<run_id>', ('--format', '-f')]),
+    ('report', ['<run_id>', '--compare', ('--output', '-o')]),
+    ('nightly', ['--now', '--wait', '--json']),
+    ('parse-log', ['<file>', '--json']),
+    ('import-log', ['<files>', '--device', '--model']),
+    ('worker', ['--devices', '--name', ('--control', '--no-control')]),
+    ('beat', ['--schedule', '--state']),
+    ('watch', ['<run_id>']),
+    ('cancel', ['<run_id>']),
+    ('runs list', ['--limit']),
+    ('runs show', ['<run_id>']),
+    ('dashboard build', [('--output', '-o')]),
+    ('dashboard serve', ['--port', '--host']),
+    ('regressions detect', ['--input', '--json']),
+    ('regressions list', ['--state', '--series', '--limit', '--json']),
+    ('regressions triage', ['<alert_id>', '<state>']),
+    ('devices simulate', [('--count', '-n'), ('--profile', '-p'), '--faults', '--base-port']),
+    ('devices list', ['--json', ('--no-scan', '--scan')]),
+    ('devices show', ['<serial>']),
+    ('devices fault', ['<serial>', '<spec>', '--clear']),
+    ('devices profiles', []),
+    ('tools add', ['<path>', '--abi', '--name', '--version', '--host-runner']),
+    ('tools list', []),
+    ('models add', ['<paths>', '--name']),
+    ('models list', ['--json']),
+    ('models show', ['<name>']),
+    ('models build', ['<names>', ('--force', '--no-force'), ('--no-skip-heavy', '--skip-heavy')]),
+    ('models pull', ['<names>', ('--force', '--no-force')]),
+    ('config show', ['--json']),
+    ('db upgrade', ['<revision>']),
+    ('db downgrade', ['<revision>']),
+    ('db current', []),
+]
+
+
+def _walk(command: Any, path: tuple[str, ...]) -> list[tuple[str, list[Any]]]:
+    if hasattr(command, "list_commands"):
+        found = []
+        for name in command.list_commands(None):
+            found += _walk(command.get_command(None, name), (*path, name))
+        return found
+    params: list[Any] = []
+    for param in command.params:
+        if param.param_type_name == "option":
+            spellings = tuple(sorted(param.opts + param.secondary_opts))
+            params.append(spellings if len(spellings) > 1 else spellings[0])
+        else:
+            params.append(f"<{param.name}>")
+    return [(" ".join(path), params)]
+
+
+def test_commands_and_options_are_pinned() -> None:
+    assert _walk(typer.main.get_command(get_app()), ()) == SURFACE
