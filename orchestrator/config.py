@@ -37,7 +37,7 @@ from typing import Any
 
 from orchestrator.errors import ConfigError
 
-__all__ = ["Setting", "Settings", "load_settings"]
+__all__ = ["PROTOCOL_KEYS", "Setting", "Settings", "default_settings", "load_settings"]
 
 #: name -> (environment variable, default, description)
 _KEYS: dict[str, tuple[str, Any, str]] = {
@@ -77,8 +77,9 @@ _KEYS: dict[str, tuple[str, Any, str]] = {
     "nightly_webhook_url": ("FARM_NIGHTLY_WEBHOOK_URL", None, "JSON POST of new alerts; unset = none"),
 }
 
-# farm.toml groups the measurement protocol in a [protocol] table.
-_PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_secs", "max_secs",
+#: the measurement protocol (``orchestrator.jobspec.JobSpec``); farm.toml groups it in a [protocol]
+#: table
+PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_secs", "max_secs",
                   "session_timeout_s", "max_temp_c", "min_battery", "gate_max_wait_s",
                   "gate_poll_s", "device_retries")
 
@@ -114,9 +115,6 @@ class Settings:
     @property
     def is_embedded(self) -> bool:
         return not self.values["broker_url"].value
-
-    def protocol(self) -> dict[str, Any]:
-        return {key: self.values[key].value for key in _PROTOCOL_KEYS}
 
 
 def _coerce(name: str, raw: Any, default: Any, source: str) -> Any:
@@ -161,6 +159,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}",
                           hint=f"known settings: {', '.join(_KEYS)}")
     return flat
+
+
+def default_settings() -> Settings:
+    """The built-in defaults alone: no farm.toml, no environment."""
+    return Settings({name: Setting(name, default, "default", description)
+                     for name, (_var, default, description) in _KEYS.items()})
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -119,9 +119,8 @@ def cancel_run(db: DbSession, run_id: str) -> list[str]:
         if job.status in ("pending", "running"):
             job.status, job.finished_at = "cancelled", utcnow()
             job.error_kind, job.error_message = "cancelled", "cancelled by `farm cancel`"
-        task = (job.config or {}).get("task_id")
-        if task and task not in task_ids:
-            task_ids.append(task)
+        if job.task_id and job.task_id not in task_ids:
+            task_ids.append(job.task_id)
     run.status, run.finished_at = "cancelled", utcnow()
     return task_ids
 
@@ -161,7 +160,7 @@ def run_progress(db: DbSession, run_id: str) -> RunProgress:
         done = total = final = 0
         current = ""
         for job in jobs:
-            planned = int(job.config.get("repeats", 1))
+            planned = job.planned_sessions
             total += planned
             if job.status in FINAL_JOB_STATES:
                 final += 1

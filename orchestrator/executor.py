@@ -45,7 +45,7 @@ def pending_work(settings: Settings, run_id: str) -> dict[str, list[tuple[str, s
                           .order_by(Job.seq))
         for job in jobs:
             label = f"{job.model.name} {job.delegate} x{job.num_threads}"
-            work[job.device.serial].append((job.id, label, int(job.config.get("repeats", 1))))
+            work[job.device.serial].append((job.id, label, job.planned_sessions))
     return dict(work)
 
 

@@ -91,14 +91,15 @@ def import_logs(db: DbSession, logs: list[tuple[str, str]], *, device: str,
     for seq, ((delegate, threads), items) in enumerate(sorted(by_config.items())):
         job = Job(id=job_key(run.id, device, model_row.sha256, delegate, threads), run_id=run.id,
                   seq=seq, device_id=device_row.id, model_id=model_row.id, delegate=delegate,
-                  num_threads=threads, config={"imported_from": sorted({n for n, _, _ in items})},
+                  num_threads=threads, spec=None,
                   attempts=0, finished_at=utcnow())
         db.add(job)
-        for index, (_, raw, values) in enumerate(items):
+        for index, (name, raw, values) in enumerate(items):
             failed += values["status"] != "ok"
             db.add(Session(job_id=job.id, repeat_index=index, imported=True, raw_output=raw,
                            command=[], model_sha256=model_row.sha256, tool_name=IMPORTED_TOOL,
-                           device_fingerprint=device_row.fingerprint, environment={}, **values))
+                           device_fingerprint=device_row.fingerprint,
+                           environment={"imported_from": [name]}, **values))
         ok = [float(v["inference_avg_ms"]) for _, _, v in items  # type: ignore[arg-type]
               if v["status"] == "ok" and v["inference_avg_ms"] is not None]
         job.value_ms = statistics.median(ok) if ok else None

@@ -34,6 +34,7 @@ from orchestrator.alerts import AlertView, segment_index, segment_starts, store_
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 from orchestrator.executor import run_embedded
+from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission, create_run, parse_delegates, parse_names, parse_threads
 from orchestrator.regression import (
     Confirmation,
@@ -72,14 +73,13 @@ def nightly_submission(settings: Settings) -> Submission:
     if float(settings.nightly_confirm_gap_s) < 0:
         raise ConfigError(f"nightly.confirm_gap_s is {settings.nightly_confirm_gap_s}",
                           hint="set nightly.confirm_gap_s to 0 or more seconds (default 300)")
-    protocol = settings.protocol()
-    protocol.pop("repeats")
     return Submission(
         models=parse_names(str(settings.nightly_models), "nightly.models"),
         devices=parse_names(str(settings.nightly_devices), "nightly.devices"),
         threads=parse_threads(str(settings.nightly_threads)),
         delegates=parse_delegates(str(settings.nightly_delegates)),
-        repeats=int(settings.nightly_repeats), protocol=protocol, trigger="nightly",
+        spec=JobSpec.from_settings(settings, repeats=int(settings.nightly_repeats)),
+        trigger="nightly",
     )
 
 
@@ -144,15 +144,13 @@ def run_nightly(settings: Settings, params: DetectorParams | None = None,
 def _rerun(settings: Settings, execute: Executor, key: SeriesKey, names: Sequence[str],
            rounds: int) -> tuple[dict[str, list[float]], list[str]]:
     """Interleaved single sessions of each named model on the series' device and config."""
-    protocol = settings.protocol()
-    protocol.pop("repeats")
+    spec = JobSpec.from_settings(settings, repeats=1)
     run_ids: list[str] = []
     for round_index in range(rounds):
         # Alternating the order keeps a slow drift within the re-run from favouring either model.
         order = tuple(names) if round_index % 2 == 0 else tuple(reversed(names))
         submission = Submission(models=order, devices=(key.device,), threads=(key.threads,),
-                                delegates=(key.delegate,), repeats=1, protocol=protocol,
-                                trigger="confirm")
+                                delegates=(key.delegate,), spec=spec, trigger="confirm")
         with session_scope(settings) as db:
             run, _ = create_run(db, submission)
             run_ids.append(run.id)

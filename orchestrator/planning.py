@@ -22,7 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.config import default_settings
 from orchestrator.errors import PlanError
+from orchestrator.jobspec import JobSpec
 from orchestrator.schema import Device, Job, Model, Run
 
 __all__ = [
@@ -79,14 +81,14 @@ class Submission:
     devices: tuple[str, ...] = ("local",)
     threads: tuple[int, ...] = (1, 4)
     delegates: tuple[str, ...] = ("xnnpack", "gpu", "nnapi")
-    repeats: int = 3
-    protocol: dict[str, Any] = field(default_factory=dict)
+    #: what every job measures with (its ``repeats`` sessions included)
+    spec: JobSpec = field(default_factory=lambda: JobSpec.from_settings(default_settings()))
     trigger: str = "manual"
 
     def to_json(self) -> dict[str, Any]:
         return {"models": list(self.models), "devices": list(self.devices),
                 "threads": list(self.threads), "delegates": list(self.delegates),
-                "repeats": self.repeats, "protocol": dict(self.protocol)}
+                "repeats": self.spec.repeats, "protocol": self.spec.to_json()}
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,6 @@ def create_run(db: Session, submission: Submission,
 
     ``run_id`` fixes the id (a nightly run's is derived from its schedule and date, so a second
     submission of the same night collides instead of duplicating it); default: a random one."""
-    if submission.repeats < 1:
-        raise PlanError("--repeats must be at least 1", hint="use --repeats 3 (the default)")
     models, notes = resolve_models(db, submission.models)
     devices = resolve_devices(db, submission.devices)
     if not devices:
@@ -194,7 +194,7 @@ def create_run(db: Session, submission: Submission,
         db.add(Job(
             id=job_id(run.id, plan), run_id=run.id, seq=seq, device_id=plan.device.id,
             model_id=plan.model.id, delegate=plan.delegate, num_threads=plan.num_threads,
-            config={"repeats": submission.repeats, **submission.protocol},
+            spec=submission.spec,
             status="skipped" if plan.skip_reason else "pending",
             error_kind="unsupported" if plan.skip_reason else None,
             error_message=plan.skip_reason,

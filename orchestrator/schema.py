@@ -28,7 +28,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from orchestrator.jobspec import JobSpec
 
 __all__ = ["ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"]
 
@@ -45,6 +49,19 @@ _NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class JobSpecType(TypeDecorator[JobSpec]):
+    """``JobSpec`` in a JSON column, as its versioned JSON."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: JobSpec | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else value.to_json()
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: Dialect) -> JobSpec | None:
+        return None if value is None else JobSpec.from_json(value)
 
 
 class Base(DeclarativeBase):
@@ -131,7 +148,10 @@ class Job(Base):
     tool_id: Mapped[int | None] = mapped_column(ForeignKey("tools.id"))
     delegate: Mapped[str] = mapped_column(String(16))  # cpu | xnnpack | gpu | nnapi
     num_threads: Mapped[int] = mapped_column(Integer)
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # protocol knobs, pinning
+    #: the protocol it measures with, frozen at planning; None for imported jobs
+    spec: Mapped[JobSpec | None] = mapped_column(JobSpecType)
+    #: the Celery task that carries it (distributed mode), for `farm cancel` to revoke
+    task_id: Mapped[str | None] = mapped_column(String(64))
     # "pending" | "running" | "done" | "failed" | "skipped"
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -148,6 +168,11 @@ class Job(Base):
     sessions: Mapped[list[Session]] = relationship(
         back_populates="job", order_by="Session.repeat_index", cascade="all, delete-orphan"
     )
+
+    @property
+    def planned_sessions(self) -> int:
+        """Sessions the job is to have: its spec's repeats (an imported job: what it holds)."""
+        return self.spec.repeats if self.spec is not None else len(self.sessions)
 
 
 class Session(Base):

@@ -64,7 +64,7 @@ def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:
         sent[serial] = task_id
         with session_scope(settings) as db:
             for job in db.scalars(select(Job).where(Job.id.in_(job_ids))):
-                job.config = {**job.config, "task_id": task_id}
+                job.task_id = task_id
     return sent
 
 
@@ -136,7 +136,7 @@ def _abandoned(settings: Settings, run_id: str) -> bool:
             return False
         created = run.created_at.replace(tzinfo=run.created_at.tzinfo or UTC)
         return created < utcnow() - timedelta(seconds=_ABANDONED_AFTER_S) and not any(
-            "task_id" in job.config for job in run.jobs)
+            job.task_id for job in run.jobs)
 
 
 def submit_nightly(settings: Settings, schedule: str, night: date) -> tuple[str, bool]:

@@ -134,19 +134,20 @@ class _Work:
     provenance: dict[str, object] = field(default_factory=dict)
 
 
-def _plan(settings: Settings, job: Job) -> SessionPlan:
-    """The job's protocol: frozen into its config at planning, settings for anything older."""
-    cfg = settings.protocol() | job.config
-    spec = SessionSpec(
+def _plan(job: Job) -> SessionPlan:
+    """One session of the job, as its spec (frozen at planning) says."""
+    spec = job.spec
+    if spec is None:
+        raise RuntimeError(f"job {job.id} has no spec: imported jobs are not executed")
+    session = SessionSpec(
         graph=job.model.path, num_threads=job.num_threads, delegate=job.delegate,
-        num_runs=int(cfg["num_runs"]), min_secs=float(cfg["min_secs"]),
-        max_secs=float(cfg["max_secs"]), warmup_runs=int(cfg["warmup_runs"]),
-        warmup_min_secs=float(cfg["warmup_min_secs"]),
+        num_runs=spec.num_runs, min_secs=spec.min_secs, max_secs=spec.max_secs,
+        warmup_runs=spec.warmup_runs, warmup_min_secs=spec.warmup_min_secs,
     )
-    gate = GatePolicy(max_temp_c=float(cfg["max_temp_c"]), min_battery=int(cfg["min_battery"]),
-                      max_wait_s=float(cfg["gate_max_wait_s"]), poll_s=float(cfg["gate_poll_s"]))
-    return SessionPlan(spec=spec, timeout_s=float(cfg["session_timeout_s"]), pin=cfg.get("pin"),
-                       gate=gate, device_retries=int(cfg["device_retries"]))
+    gate = GatePolicy(max_temp_c=spec.max_temp_c, min_battery=spec.min_battery,
+                      max_wait_s=spec.gate_max_wait_s, poll_s=spec.gate_poll_s)
+    return SessionPlan(spec=session, timeout_s=spec.session_timeout_s, pin=spec.pin, gate=gate,
+                       device_retries=spec.device_retries)
 
 
 def _start(settings: Settings, job_ids: Sequence[str]) -> tuple[list[_Work], object]:
@@ -166,9 +167,9 @@ def _start(settings: Settings, job_ids: Sequence[str]) -> tuple[list[_Work], obj
             done = {s.repeat_index for s in job.sessions if s.status == "ok"}
             for stale in [s for s in job.sessions if s.status != "ok"]:
                 db.delete(stale)  # an interrupted attempt's broken session is measured again
-            repeats = int(job.config.get("repeats", 1))
+            repeats = job.planned_sessions
             work.append(_Work(job.id, job.model_id, job.model.path, job.model.sha256,
-                              _plan(settings, job), repeats,
+                              _plan(job), repeats,
                               [i for i in range(repeats) if i not in done], done=len(done)))
     return work, device
 

@@ -19,9 +19,10 @@ from rich.table import Table
 
 from orchestrator.cli._common import console, err_console, fmt_ms, settings
 from orchestrator.config import Settings
-from orchestrator.errors import FarmError, PlanError
+from orchestrator.errors import FarmError
 from orchestrator.executor import ProgressEvent, pending_work, run_embedded
 from orchestrator.inventory import ensure_builtin_models, ensure_local_device
+from orchestrator.jobspec import JobSpec
 from orchestrator.planning import (
     Submission,
     create_run,
@@ -102,15 +103,11 @@ def submit(
     model_names = parse_names(models, "--models")
     device_names = parse_names(devices or default_devices, "--devices")
     thread_counts, delegate_names = parse_threads(threads), parse_delegates(delegates)
-    if pin not in (None, "big"):
-        raise PlanError(f"--pin {pin!r} is not a pinning mode", hint="use --pin big (or leave it out)")
-    # The protocol is frozen into every job's config: a job records exactly what it measured with.
-    protocol = current.protocol() | {key: value for key, value in (
-        ("repeats", repeats), ("num_runs", num_runs), ("min_secs", min_secs), ("pin", pin))
-        if value is not None}
+    # The protocol is frozen into every job: a job records exactly what it measured with.
+    spec = JobSpec.from_settings(current, repeats=repeats, num_runs=num_runs, min_secs=min_secs,
+                                 pin=pin)
     submission = Submission(models=model_names, devices=device_names, threads=thread_counts,
-                            delegates=delegate_names, repeats=int(protocol.pop("repeats")),
-                            protocol=protocol)
+                            delegates=delegate_names, spec=spec)
     if not current.is_embedded:
         _submit_distributed(current, submission, wait=wait, report=report)
         return

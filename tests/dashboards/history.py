@@ -73,7 +73,7 @@ class Farm:
             job = Job(id=f"{run_id}-{seq}", run_id=run_id, seq=seq,
                       device_id=self.devices[spec.device].id, model_id=self.models[spec.model].id,
                       tool_id=self.tool.id, delegate=spec.delegate, num_threads=spec.threads,
-                      config={}, status=spec.status, attempts=1,
+                      status=spec.status, attempts=1,
                       error_kind=spec.error[0] if spec.error else None,
                       error_message=spec.error[1] if spec.error else None,
                       value_ms=sorted(ok)[len(ok) // 2] if ok else None,

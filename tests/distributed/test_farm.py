@@ -48,9 +48,9 @@ def test_submission_spreads_across_two_workers(
         assert sorted(s.repeat_index for s in job.sessions) == [0, 1]
         assert all(s.status == "ok" and s.inference_avg_ms > 0 for s in job.sessions)
         assert job.attempts == 1
-        assert job.config["task_id"]
+        assert job.task_id
     # one task per device, and each device's sessions strictly one after another
-    assert len({job.config["task_id"] for job in jobs}) == 3
+    assert len({job.task_id for job in jobs}) == 3
     for serial in hosts:
         spans = sorted((s.started_at, s.finished_at) for j in jobs if j.device.serial == serial
                        for s in j.sessions)

@@ -103,7 +103,7 @@ def test_a_task_delivered_twice_runs_once(
     settings = load_settings()
     celery_app(settings).send_task(
         "farm.run_device_jobs", args=[run_id, serial, [job.id], 7], queue=device_queue(serial),
-        task_id=job.config["task_id"])
+        task_id=job.task_id)
     wait_for(lambda: _finished(run_id), 180, "the run to finish")
     _assert_exactly_once(run_id, 3)
     _no_overlap(run_id)

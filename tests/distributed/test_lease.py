@@ -9,6 +9,7 @@ import pytest
 from orchestrator.config import load_settings
 from orchestrator.errors import LeaseLost
 from orchestrator.inventory import ensure_builtin_models, ensure_local_device
+from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission, create_run
 from orchestrator.schema import Job
 from orchestrator.storage import session_scope
@@ -61,8 +62,8 @@ def test_execute_jobs_writes_nothing_once_the_lease_is_lost(farm_db_env: dict[st
         ensure_local_device(db)
         ensure_builtin_models(db, settings)
         run, _ = create_run(db, Submission(models=("builtin-stylizer",), devices=("local",),
-                                           threads=(1,), delegates=("xnnpack",), repeats=3,
-                                           protocol=settings.protocol() | {"repeats": 3}))
+                                           threads=(1,), delegates=("xnnpack",),
+                                           spec=JobSpec.from_settings(settings, repeats=3)))
         job_id = run.jobs[0].id
     checks: list[int] = []
 

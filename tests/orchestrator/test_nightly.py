@@ -65,7 +65,7 @@ def _seed_history(env: dict[str, str], scale: dict[str, float], nights: int = 14
                     created_at=tonight.created_at - timedelta(days=back))
                 past = Job(id=f"{job.id[:30]}-{back}", run=run, seq=job.seq, device_id=job.device_id,
                            model_id=job.model_id, delegate=job.delegate,
-                           num_threads=job.num_threads, status="done", config=job.config)
+                           num_threads=job.num_threads, status="done", spec=job.spec)
                 # Nights spread like a shared CI machine's (+-8%), sessions within a night less.
                 night_factor = 1 + 0.08 * ((back * 7) % 5 - 2) / 2
                 for i, wiggle in enumerate((0.99, 1.0, 1.01)):
@@ -177,7 +177,7 @@ class _ScriptedPhone:
                 name = job.model.name
                 level = (self.rerun_levels[name][batch] if run.trigger == "confirm"
                          else self.levels[name])
-                for i in range(int(job.config.get("repeats", 1))):
+                for i in range(job.planned_sessions):
                     job.sessions.append(Session(
                         repeat_index=i, status="ok", inference_avg_ms=level * (1 + 0.002 * (i - 1)),
                         model_sha256=job.model.sha256, tool_version="scripted"))

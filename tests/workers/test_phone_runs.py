@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator.config import load_settings
 from orchestrator.executor import run_embedded
 from orchestrator.inventory import ensure_builtin_models
+from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission, create_run
 from orchestrator.schema import Job, Run
 from orchestrator.storage import session_scope
@@ -115,8 +116,8 @@ def _submit_in_process(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, rep
         ensure_builtin_models(db, settings)
         discover(db)
         run, _ = create_run(db, Submission(models=("builtin-stylizer",), devices=("all",),
-                                           threads=(1,), delegates=("xnnpack",), repeats=repeats,
-                                           protocol=settings.protocol() | {"repeats": repeats}))
+                                           threads=(1,), delegates=("xnnpack",),
+                                           spec=JobSpec.from_settings(settings, repeats=repeats)))
     run_embedded(settings, run.id, progress=on_progress)
     return run.id
 
