@@ -11,6 +11,7 @@ RUN apt-get update -qq \
 RUN useradd --create-home --uid 1000 farm
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
+COPY farm farm
 COPY orchestrator orchestrator
 COPY workers workers
 COPY models models

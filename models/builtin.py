@@ -22,8 +22,13 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as tfl
+from sqlalchemy.orm import Session
 
-__all__ = ["BUILTIN_MODELS", "build_builtin_models", "write_model"]
+from models.registry import register_model
+from orchestrator.config import Settings
+from orchestrator.schema import Model
+
+__all__ = ["BUILTIN_MODELS", "build_builtin_models", "register_builtin_models", "write_model"]
 
 _OPTIONS = tfl.BuiltinOptions
 
@@ -168,3 +173,10 @@ def build_builtin_models(folder: Path) -> dict[str, Path]:
             write_model(data, path)
         paths[name] = path
     return paths
+
+
+def register_builtin_models(db: Session, settings: Settings) -> list[Model]:
+    """Generate the built-in models under FARM_HOME/models/builtin and register them."""
+    folder = settings.home_path / "models" / "builtin"
+    return [register_model(db, path, name=name, provenance="builtin")
+            for name, path in build_builtin_models(folder).items()]

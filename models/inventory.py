@@ -17,6 +17,7 @@ from models.tflite_file import ModelFileInfo, inspect_model
 from orchestrator.config import Settings
 from orchestrator.errors import CatalogError
 from orchestrator.schema import Model
+from orchestrator.storage import session_scope
 
 __all__ = ["ModelDetails", "ZooRow", "list_models", "show_model"]
 
@@ -44,8 +45,6 @@ class ModelDetails:
 
 
 def _rows(settings: Settings) -> list[Model]:
-    from orchestrator.storage import session_scope
-
     with session_scope(settings) as db:
         return list(db.scalars(select(Model).order_by(Model.name)))
 

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.catalog import CatalogEntry
+from models.registry import register_model
 from orchestrator.config import Settings
 from orchestrator.errors import CatalogError
+from orchestrator.storage import session_scope
 
 __all__ = ["DownloadResult", "Progress", "download", "official_path", "pull_official"]
 
@@ -166,8 +168,6 @@ def pull_official(settings: Settings, entries: Iterable[CatalogEntry], *,
                   progress: Progress | None = None, force: bool = False
                   ) -> list[tuple[CatalogEntry, DownloadResult | None]]:
     """Download each entry's official file (``None``: already there) and register it."""
-    from orchestrator.storage import register_model, session_scope
-
     results: list[tuple[CatalogEntry, DownloadResult | None]] = []
     for entry in entries:
         path = official_path(settings, entry)

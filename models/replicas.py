@@ -25,9 +25,11 @@ from models.catalog import CatalogEntry
 from models.converter import venv
 from models.metadata import VERSION as METADATA_VERSION
 from models.metadata import write_replica_metadata
+from models.registry import register_model
 from models.tflite_file import inspect_model
 from orchestrator.config import Settings
 from orchestrator.errors import CatalogError
+from orchestrator.storage import session_scope
 
 __all__ = [
     "SIZE_TOLERANCE",
@@ -168,8 +170,6 @@ def build_replicas(settings: Settings, entries: Iterable[CatalogEntry], *, force
                    progress: BuildProgress | None = None,
                    on_env_line: Callable[[str], None] | None = None) -> list[BuildResult]:
     """Build (or reuse) each entry's replica and register it; results in catalog order."""
-    from orchestrator.storage import register_model, session_scope
-
     plans = plan_builds(settings, entries, force=force)
     python = None
     if any(plan.needed for plan in plans):

@@ -8,6 +8,7 @@ fix it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.catalog import Catalog, load_catalog
+from orchestrator.errors import PlanError
+from orchestrator.planning import models_by_name
 from orchestrator.schema import Model
 
-__all__ = ["Selection", "select_all"]
+__all__ = ["Selection", "resolve_models", "select_all"]
 
 _PREFERENCE = ("official", "replica")
 
@@ -55,3 +58,13 @@ def select_all(db: Session, catalog: Catalog | None = None) -> Selection:
                 f"{model.name}: its file {model.path} is gone; "
                 f"register it again with `farm models add PATH`")
     return selection
+
+
+def resolve_models(db: Session, names: Sequence[str]) -> tuple[list[Model], list[str]]:
+    """Models by name (or ``all``), plus notes on what ``all`` could not include."""
+    if tuple(names) != ("all",):
+        return models_by_name(db, names), []
+    selection = select_all(db)
+    if not selection.models:
+        raise PlanError("no models are available", hint="register one with `farm models add PATH`")
+    return selection.models, selection.missing

@@ -9,6 +9,9 @@ the plan. Rules:
   Android), so the report shows it instead of silently leaving it out.
 - A job's id is derived from (run, device, model, delegate, threads): the idempotency key under which
   its execution is recorded, however often it is delivered.
+- Devices are named by serial, ``local`` or ``all``: in embedded mode every online phone the last
+  scan recorded (``resolve_devices``), in distributed mode every phone of a live worker
+  (``resolve_live``: registered with a recent heartbeat).
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.config import default_settings
+from orchestrator.config import Settings, default_settings
 from orchestrator.errors import PlanError
 from orchestrator.jobspec import JobSpec
-from orchestrator.schema import Device, Job, Model, Run
+from orchestrator.schema import Device, Job, Model, Run, utcnow
 
 __all__ = [
     "DELEGATE_NAMES",
@@ -33,11 +37,19 @@ __all__ = [
     "Submission",
     "create_run",
     "expand",
+    "heartbeat_max_age",
     "job_id",
     "job_key",
+    "live_devices",
+    "models_by_name",
+    "new_run_id",
+    "nightly_run_id",
     "parse_delegates",
     "parse_names",
     "parse_threads",
+    "resolve_devices",
+    "resolve_live",
+    "shuffle_seed",
 ]
 
 DELEGATE_NAMES = ("cpu", "xnnpack", "gpu", "nnapi")
@@ -157,33 +169,75 @@ def resolve_devices(db: Session, names: Sequence[str]) -> list[Device]:
     return list(chosen.values())
 
 
-def resolve_models(db: Session, names: Sequence[str]) -> tuple[list[Model], list[str]]:
-    """Models by name (or ``all``), plus notes on what ``all`` could not include."""
-    from models.selection import select_all
+def models_by_name(db: Session, names: Sequence[str]) -> list[Model]:
+    """Registered models by name, in the order given; an unknown name is a ``PlanError``.
 
-    if names == ("all",):
-        selection = select_all(db)
-        if not selection.models:
-            raise PlanError("no models are available",
-                            hint="register one with `farm models add PATH`",)
-        return selection.models, selection.missing
+    (``all``, the zoo's choice of files, is ``models.selection.resolve_models``'s to expand.)"""
     rows = {row.name: row for row in db.scalars(select(Model))}
     unknown = [name for name in names if name not in rows]
     if unknown:
         known = ", ".join(sorted(rows)) or "none"
         raise PlanError(f"unknown model {unknown[0]!r}",
                         hint=f"known models: {known}; add one with `farm models add PATH`")
-    return [rows[name] for name in names], []
+    return [rows[name] for name in names]
 
 
-def create_run(db: Session, submission: Submission,
-               run_id: str | None = None) -> tuple[Run, list[str]]:
-    """Resolve names, expand, and store the run with its jobs. Returns the run and notes.
+def heartbeat_max_age(settings: Settings) -> float:
+    """A phone whose worker missed three heartbeats (and at least 15 s) is not live."""
+    return max(15.0, 3 * float(settings.heartbeat_s))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def live_devices(db: Session, max_age_s: float) -> list[Device]:
+    """The phones a ``farm worker`` registered with a recent heartbeat (distributed mode)."""
+    since = utcnow() - timedelta(seconds=max_age_s)
+    rows = db.scalars(select(Device).where(Device.host.is_not(None), Device.state == "device")
+                      .order_by(Device.serial))
+    # SQLite hands back naive datetimes: compare in UTC either way.
+    return [d for d in rows if d.info.get("worker") and _aware(d.last_seen) >= since]
+
+
+def resolve_live(db: Session, names: Sequence[str], max_age_s: float) -> list[Device]:
+    """``all`` = every live phone; named devices must be live too (a worker must own them)."""
+    live = {d.serial: d for d in live_devices(db, max_age_s)}
+    chosen: list[Device] = []
+    for name in names:
+        if name == "all":
+            chosen += [device for serial, device in live.items() if device not in chosen]
+        elif name in live:
+            if live[name] not in chosen:
+                chosen.append(live[name])
+        else:
+            raise PlanError(f"device {name!r} has no live worker",
+                            hint="start `farm worker` on the host it is plugged into; live "
+                                 f"devices: {', '.join(live) or 'none'}")
+    if not chosen:
+        raise PlanError("no worker has registered a live device",
+                        hint="start `farm worker` on each phone host (FARM_BROKER_URL and "
+                             "FARM_DATABASE_URL must match this machine's)")
+    return chosen
+
+
+def nightly_run_id(schedule: str, night: date) -> str:
+    """One id per (schedule, night): the key that makes a nightly submission insert-if-absent."""
+    digest = hashlib.sha1(schedule.encode(), usedforsecurity=False).hexdigest()[:6]
+    return f"nightly-{night:%Y%m%d}-{digest}"
+
+
+def shuffle_seed(run_id: str, serial: str) -> int:
+    """A per run and device seed: the order is random across devices and runs, yet replayable."""
+    return int(hashlib.sha256(f"{run_id}|{serial}".encode()).hexdigest()[:8], 16)
+
+
+def create_run(db: Session, submission: Submission, models: Sequence[Model],
+               devices: Sequence[Device], run_id: str | None = None) -> Run:
+    """Expand the submission over the resolved models and devices and store the run with its jobs.
 
     ``run_id`` fixes the id (a nightly run's is derived from its schedule and date, so a second
     submission of the same night collides instead of duplicating it); default: a random one."""
-    models, notes = resolve_models(db, submission.models)
-    devices = resolve_devices(db, submission.devices)
     if not devices:
         raise PlanError("no devices are online",
                         hint="connect a phone (see `adb devices`), or use --devices local")
@@ -200,4 +254,4 @@ def create_run(db: Session, submission: Submission,
             error_message=plan.skip_reason,
         ))
     db.flush()
-    return run, notes
+    return run

@@ -252,6 +252,8 @@ class Detection:
 def _change_points(values: Sequence[float], params: DetectorParams, min_magnitude: float) -> list[Any]:
     """Apache Otava's E-Divisive change points (Hunter's split-and-merge) of a value sequence."""
     try:
+        # Lazy (heavy, optional): apache-otava is installed apart (--no-deps, see pyproject.toml)
+        # and takes a second to import; only the change-point pass needs it.
         from otava.analysis import compute_change_points
     except ImportError as exc:
         raise ToolError("apache-otava is not installed; the change-point pass needs it",

@@ -6,7 +6,8 @@ Times are milliseconds, memory is MB, ``None`` means "the text did not say".
 
 JSON form (``ParsedRun.to_json()``), version ``PARSED_RUN_SCHEMA_VERSION``::
 
-    {"status": "ok" | "failed" | "incomplete",
+    {"schema_version": 1,
+     "status": "ok" | "failed" | "incomplete",
      "init_ms", "first_inference_ms", "warmup_avg_ms", "inference_avg_ms", "inference_std_ms",
      "inference_min_ms", "inference_max_ms", "inference_median_ms": float | null,
      "inference_count": int | null, "model_size_mb": float | null, "num_threads": int | null,
@@ -19,7 +20,9 @@ JSON form (``ParsedRun.to_json()``), version ``PARSED_RUN_SCHEMA_VERSION``::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -29,7 +32,9 @@ __all__ = [
     "DelegateInfo",
     "OpRow",
     "ParsedRun",
+    "Provenance",
     "RunError",
+    "SessionRecord",
 ]
 
 PARSED_RUN_SCHEMA_VERSION = 1
@@ -124,7 +129,7 @@ class ParsedRun:
 
     def to_json(self) -> dict[str, Any]:
         """The pinned JSON contract of ``farm parse-log --json`` (see the module docstring)."""
-        data = asdict(self)
+        data: dict[str, Any] = {"schema_version": PARSED_RUN_SCHEMA_VERSION, **asdict(self)}
         if self.delegate is not None:
             data["delegate"]["unsupported_ops"] = list(self.delegate.unsupported_ops)
         data["ops"] = [asdict(op) for op in self.ops]
@@ -133,3 +138,49 @@ class ParsedRun:
     def measures(self) -> dict[str, float | int | None]:
         """The measured values, keyed like the ``sessions`` columns."""
         return {name: getattr(self, name) for name in MEASURE_FIELDS}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a session's numbers come from: the exact model file, tool build and device build."""
+
+    model_sha256: str | None
+    tool_name: str | None
+    tool_version: str | None = None
+    tool_sha256: str | None = None
+    device_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One benchmark session as it is stored: the parse, the verdict, and the evidence.
+
+    ``status`` / ``error_kind`` / ``error_message`` are the session's verdict: the parse's, unless
+    whoever ran the session knew better (it killed a hung tool, the phone dropped, the tool exited
+    with an error status after its summary), so their kinds go beyond ``ERROR_KINDS``.
+    """
+
+    parsed: ParsedRun
+    raw_output: str
+    provenance: Provenance
+    status: str
+    error_kind: str | None = None
+    error_message: str | None = None
+    command: tuple[str, ...] = ()
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    imported: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in ("ok", "failed", "incomplete"):
+            raise ValueError(f"unknown status {self.status!r}")
+
+    @classmethod
+    def from_parse(cls, parsed: ParsedRun, raw_output: str, provenance: Provenance,
+                   **evidence: Any) -> SessionRecord:
+        """A record whose verdict is the parse's own."""
+        return cls(parsed=parsed, raw_output=raw_output, provenance=provenance,
+                   status=parsed.status, error_kind=parsed.error.kind if parsed.error else None,
+                   error_message=parsed.error.message if parsed.error else None, **evidence)

@@ -1,4 +1,4 @@
-"""Database access: engines, migrations, a session scope per unit of work, and model registration.
+"""Database access: engines, migrations and a session scope per unit of work.
 
 The schema is created and upgraded only by Alembic (``migrations/``). An embedded SQLite database is
 upgraded automatically on first use; any other database must be upgraded explicitly with
@@ -19,20 +19,22 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, StorageError
-from orchestrator.schema import Model
 
 __all__ = [
     "current_revision",
+    "dispose_engines",
     "downgrade",
+    "engine_safe_url",
     "get_engine",
     "head_revision",
-    "register_model",
+    "migration_engine",
     "session_scope",
     "upgrade",
 ]
@@ -78,6 +80,14 @@ def upgrade(engine: Engine, target: str = "head") -> None:
 
 def downgrade(engine: Engine, target: str) -> None:
     _run_alembic(engine, "downgrade", target)
+
+
+def migration_engine(settings: Settings) -> Engine:
+    """A plain engine on the configured database, for ``farm db``: unlike ``get_engine`` it works
+    on a database that is not at the head revision yet."""
+    if settings.values["database_url"].value is None:
+        _prepare_sqlite_home(settings)
+    return create_engine(settings.effective_database_url)
 
 
 def _prepare_sqlite_home(settings: Settings) -> None:
@@ -137,8 +147,6 @@ def get_engine(settings: Settings) -> Engine:
 
 
 def engine_safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -166,37 +174,3 @@ def session_scope(settings: Settings) -> Iterator[Session]:
         raise
     finally:
         db.close()
-
-
-def register_model(
-    db: Session,
-    path: Path | str,
-    *,
-    name: str | None = None,
-    provenance: str = "user",
-    catalog_name: str | None = None,
-    metadata: dict[str, object] | None = None,
-) -> Model:
-    """Register a .tflite file (idempotent by name + sha256). Raises ``ModelError`` for a bad file.
-
-    Re-registering a name with a different file updates the row to the new file: a name means
-    "the current build of this model", and every session keeps the sha256 it actually measured.
-    """
-    from models.tflite_file import inspect_model
-
-    info = inspect_model(path)
-    name = name or info.path.stem
-    model = db.scalars(select(Model).where(Model.name == name)).one_or_none()
-    if model is None:
-        model = Model(name=name)
-        db.add(model)
-    model.sha256 = info.sha256
-    model.size_bytes = info.size_bytes
-    model.path = str(info.path.resolve())
-    model.provenance = provenance
-    model.catalog_name = catalog_name
-    model.inputs = [t.to_json() for t in info.inputs]
-    model.outputs = [t.to_json() for t in info.outputs]
-    model.model_metadata = dict(metadata or {}) | {"has_tflite_metadata": info.has_metadata}
-    db.flush()
-    return model

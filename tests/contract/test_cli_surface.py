@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from orchestrator.cli import get_app
+from farm.cli import app
 
 SURFACE = [
     ('submit', ['--models', '--devices', '--threads', '--delegates', '--repeats', '--num-runs',
@@ -68,4 +68,4 @@ def _walk(command: Any, path: tuple[str, ...]) -> list[tuple[str, list[Any]]]:
 
 
 def test_commands_and_options_are_pinned() -> None:
-    assert _walk(typer.main.get_command(get_app()), ()) == SURFACE
+    assert _walk(typer.main.get_command(app), ()) == SURFACE

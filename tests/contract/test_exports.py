@@ -14,7 +14,7 @@ PUBLIC = {
     },
     "orchestrator.results": {
         "ERROR_KINDS", "MEASURE_FIELDS", "PARSED_RUN_SCHEMA_VERSION", "DelegateInfo", "OpRow",
-        "ParsedRun", "RunError",
+        "ParsedRun", "Provenance", "RunError", "SessionRecord",
     },
     "orchestrator.schema": {"ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Run", "Session",
                             "Tool", "utcnow"},

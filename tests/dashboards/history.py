@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
+from orchestrator.repository import job_value
 from orchestrator.schema import Device, Job, Model, Run, Session, Tool
 
 EVIL = "<script>alert(1)</script>"
@@ -76,7 +77,7 @@ class Farm:
                       status=spec.status, attempts=1,
                       error_kind=spec.error[0] if spec.error else None,
                       error_message=spec.error[1] if spec.error else None,
-                      value_ms=sorted(ok)[len(ok) // 2] if ok else None,
+                      value_ms=job_value(ok),
                       started_at=created_at, finished_at=created_at)
             self.db.add(job)
             self.db.flush()

@@ -171,7 +171,7 @@ def test_serve_renders_from_the_database_on_request(farm_db: Farm, farm_db_env: 
 
 
 def test_cli_serve_binds_loopback(farm_env: dict[str, str]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "serve",
+    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", "dashboard", "serve",
                              "--port", "0"], env=farm_env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -102,7 +102,7 @@ def start_worker(dist_env: dict[str, str], tmp_path: Path
               env: dict[str, str] | None = None, online: list[str] | None = None
               ) -> WorkerProcess:
         log = tmp_path / f"worker-{name}-{len(started)}.log"
-        argv = [sys.executable, "-m", "orchestrator.cli", "worker", "--name", name,
+        argv = [sys.executable, "-m", "farm.cli", "worker", "--name", name,
                 "--devices", ",".join(serials), "--control" if control else "--no-control"]
         with log.open("wb") as out:
             process = subprocess.Popen(argv, env=env or dist_env, stdout=out, stderr=subprocess.STDOUT,

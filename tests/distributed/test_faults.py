@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from farm.distributed.celery_app import celery_app, device_queue
 from orchestrator.config import load_settings
 from orchestrator.schema import Device
 from orchestrator.storage import session_scope
@@ -21,7 +22,6 @@ from tests.distributed.conftest import (
 from tests.support.cli import farm
 from tests.support.redis import RedisServer
 from tests.support.virtual_phones import ConnectedPhone
-from workers.celery_app import celery_app, device_queue
 
 pytestmark = pytest.mark.slow
 

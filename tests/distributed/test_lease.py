@@ -6,16 +6,18 @@ import time
 
 import pytest
 
+from farm.distributed.lease import DeviceLease, lease_key
+from farm.inventory import ensure_local_device
+from models.builtin import register_builtin_models
 from orchestrator.config import load_settings
 from orchestrator.errors import LeaseLost
-from orchestrator.inventory import ensure_builtin_models, ensure_local_device
 from orchestrator.jobspec import JobSpec
-from orchestrator.planning import Submission, create_run
+from orchestrator.planning import Submission
 from orchestrator.schema import Job
 from orchestrator.storage import session_scope
 from tests.support.cli import farm
+from tests.support.plans import plan_run
 from tests.support.redis import RedisServer
-from workers.lease import DeviceLease, lease_key
 from workers.service import execute_jobs
 
 
@@ -60,8 +62,8 @@ def test_execute_jobs_writes_nothing_once_the_lease_is_lost(farm_db_env: dict[st
     settings = load_settings()
     with session_scope(settings) as db:
         ensure_local_device(db)
-        ensure_builtin_models(db, settings)
-        run, _ = create_run(db, Submission(models=("builtin-stylizer",), devices=("local",),
+        register_builtin_models(db, settings)
+        run = plan_run(db, Submission(models=("builtin-stylizer",), devices=("local",),
                                            threads=(1,), delegates=("xnnpack",),
                                            spec=JobSpec.from_settings(settings, repeats=3)))
         job_id = run.jobs[0].id

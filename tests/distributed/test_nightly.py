@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from farm.distributed.celery_app import beat_schedule
+from farm.inventory import ensure_local_device
+from farm.nightly import submit_nightly
+from models.builtin import register_builtin_models
 from orchestrator.config import load_settings
-from orchestrator.distributed import nightly_run_id
-from orchestrator.inventory import ensure_builtin_models, ensure_local_device
+from orchestrator.planning import nightly_run_id
 from orchestrator.schema import Run
 from orchestrator.storage import session_scope
 from tests.distributed.conftest import WorkerProcess, run_jobs, wait_for
 from tests.support.cli import farm
 from tests.support.redis import RedisServer
-from workers.celery_app import beat_schedule
-from workers.dispatch import submit_nightly
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def _as_live_worker_device() -> None:
     the built-in models in place (writing them is not safe from concurrent threads)."""
     settings = load_settings()
     with session_scope(settings) as db:
-        ensure_builtin_models(db, settings)
+        register_builtin_models(db, settings)
         device = ensure_local_device(db)
         device.host, device.info = "host-a", device.info | {"worker": "host-a"}
 
@@ -107,7 +108,7 @@ def test_two_beats_fire_one_nightly_run(
     for index in range(2):
         log = (tmp_path / f"beat-{index}.log").open("wb")
         beats.append(subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "beat", "--state",
+            [sys.executable, "-m", "farm.cli", "beat", "--state",
              str(tmp_path / f"beat-{index}.state")], env=env, stdout=log,
             stderr=subprocess.STDOUT))
     try:

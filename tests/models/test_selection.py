@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import orchestrator.cli.zoo  # noqa: F401 - puts list/show/build/pull on models_app
+from farm.cli.models import app as models_app
 from models.builtin import build_builtin_models
 from models.catalog import load_catalog
 from models.metadata import write_replica_metadata
+from models.registry import register_model
 from models.selection import select_all
-from orchestrator.cli.models import models_app
 from orchestrator.config import load_settings
-from orchestrator.storage import register_model, session_scope
+from orchestrator.storage import session_scope
 
 
 @pytest.fixture

@@ -7,5 +7,5 @@ import sys
 
 
 def farm(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "farm.cli", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from tests.support.ports import free_port
 
 
@@ -64,12 +66,11 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def create_database(base_url: str, name: str) -> str:
-    """Create an empty database on the cluster and return its URL."""
-    from sqlalchemy import create_engine, text
-
+def create_database(base_url: str, name: str, template: str | None = None) -> str:
+    """Create a database on the cluster (empty, or a copy of ``template``) and return its URL."""
     engine = create_engine(f"{base_url}/postgres", isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     engine.dispose()
     return f"{base_url}/{name}"

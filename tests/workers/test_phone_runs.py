@@ -12,18 +12,19 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session as DbSession
 
+from farm.executors import EmbeddedExecutor
+from farm.inventory import discover_phones
+from models.builtin import register_builtin_models
 from orchestrator.config import load_settings
-from orchestrator.executor import run_embedded
-from orchestrator.inventory import ensure_builtin_models
 from orchestrator.jobspec import JobSpec
-from orchestrator.planning import Submission, create_run
+from orchestrator.planning import Submission
 from orchestrator.schema import Job, Run
 from orchestrator.storage import session_scope
 from tests.support.adb import AdbServer
 from tests.support.cli import farm
+from tests.support.plans import plan_run
 from tests.support.virtual_phones import ConnectedPhone
 from workers.device.adb import AdbPhone, adb_client
-from workers.device.discovery import discover
 
 pytestmark = pytest.mark.slow
 
@@ -113,12 +114,12 @@ def _submit_in_process(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, rep
         monkeypatch.setenv(key, value)
     settings = load_settings()
     with session_scope(settings) as db:
-        ensure_builtin_models(db, settings)
-        discover(db)
-        run, _ = create_run(db, Submission(models=("builtin-stylizer",), devices=("all",),
+        register_builtin_models(db, settings)
+        discover_phones(db)
+        run = plan_run(db, Submission(models=("builtin-stylizer",), devices=("all",),
                                            threads=(1,), delegates=("xnnpack",),
                                            spec=JobSpec.from_settings(settings, repeats=repeats)))
-    run_embedded(settings, run.id, progress=on_progress)
+    EmbeddedExecutor(settings).start(run.id, progress=on_progress)
     return run.id
 
 
@@ -147,7 +148,8 @@ def test_phone_that_never_returns_fails_its_jobs_and_others_carry_on(
     killed = threading.Event()
 
     def on_progress(event: object) -> None:
-        if getattr(event, "device", None) == _serial(doomed) and not killed.is_set():
+        if (getattr(event, "serial", None) == _serial(doomed)
+                and getattr(event, "sessions_done", 0) >= 1 and not killed.is_set()):
             killed.set()
             doomed.phone.stop()  # unplugged for good
 

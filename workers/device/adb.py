@@ -26,7 +26,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
@@ -39,16 +38,18 @@ from orchestrator.errors import (
     DeviceStorageFull,
     DeviceUnavailable,
 )
+from workers.device.protocol import Device, ShellResult
 
 __all__ = [
     "AdbClient",
+    "AdbLink",
     "AdbPhone",
-    "ShellResult",
     "adb_client",
     "adb_server_port",
     "connect",
     "disconnect",
     "ensure_server",
+    "find_transport",
     "list_transports",
 ]
 
@@ -57,13 +58,6 @@ AdbClient: TypeAlias = adbutils.AdbClient
 
 
 _FOREIGN = (adbutils.AdbError, OSError, EOFError)
-
-
-@dataclass(frozen=True)
-class ShellResult:
-    stdout: str
-    stderr: str
-    exit_code: int
 
 
 def adb_server_port() -> int:
@@ -161,7 +155,7 @@ def _translate(serial: str, exc: BaseException, action: str) -> DeviceError:
 
 
 class AdbPhone:
-    """One phone behind the adb server, addressed by its transport serial."""
+    """One phone behind the adb server, addressed by its transport serial (a ``Device``)."""
 
     def __init__(self, client: AdbClient, transport: str) -> None:
         self.client = client
@@ -186,6 +180,41 @@ class AdbPhone:
         except _FOREIGN as exc:
             raise _translate(self.transport, exc, f"the push of {local.name}") from exc
 
+    def pull(self, remote: str, local: Path) -> None:
+        try:
+            self._device.sync.pull(remote, str(local))
+        except _FOREIGN as exc:
+            raise _translate(self.transport, exc, f"the pull of {remote}") from exc
+
     def getprops(self) -> str:
         """``getprop``'s full listing (parse with ``probes.parse_getprop``)."""
         return self.run_script("getprop", timeout=30).stdout
+
+
+def find_transport(client: AdbClient, serial: str) -> str | None:
+    """The transport under which the phone with ``ro.serialno == serial`` is online, if any."""
+    for transport, state in list_transports(client):
+        if state != "device":
+            continue
+        try:
+            found = AdbPhone(client, transport).shell(["getprop", "ro.serialno"], timeout=30)
+        except DeviceError:
+            continue  # gone again between the listing and the question
+        if found.stdout.strip() == serial:
+            return transport
+    return None
+
+
+class AdbLink:
+    """A phone behind the adb server by its ``ro.serialno`` (a ``DeviceLink``)."""
+
+    def __init__(self, client: AdbClient, serial: str) -> None:
+        self.client = client
+        self.serial = serial
+
+    def find(self) -> Device | None:
+        try:
+            transport = find_transport(self.client, self.serial)
+        except DeviceError:  # the server itself may be restarting
+            return None
+        return AdbPhone(self.client, transport) if transport is not None else None

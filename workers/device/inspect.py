@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from workers.device.adb import AdbPhone
 from workers.device.probes import (
     Cluster,
     big_core_mask,
@@ -22,27 +21,28 @@ from workers.device.probes import (
     parse_thermal_zones,
     parse_thermalservice,
 )
+from workers.device.protocol import Device
 
-__all__ = ["device_record", "environment_snapshot", "pin_mask"]
+__all__ = ["SECTION_MARK", "device_record", "environment_snapshot", "pin_mask"]
 
-_MARK = "@@farm-section:"
+SECTION_MARK = "@@farm-section:"
 
 # Fixed scripts (nothing from users). Missing files and services print nothing, which the parsers
 # read as "unknown".
 _RECORD_SCRIPT = f"""
-echo {_MARK}getprop; getprop
-echo {_MARK}meminfo; cat /proc/meminfo
-echo {_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq \
+echo {SECTION_MARK}getprop; getprop
+echo {SECTION_MARK}meminfo; cat /proc/meminfo
+echo {SECTION_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq \
 /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor 2>/dev/null
-echo {_MARK}surfaceflinger; dumpsys SurfaceFlinger 2>/dev/null | grep GLES
+echo {SECTION_MARK}surfaceflinger; dumpsys SurfaceFlinger 2>/dev/null | grep GLES
 """
 
 _ENV_SCRIPT = f"""
-echo {_MARK}battery; dumpsys battery 2>/dev/null
-echo {_MARK}thermal; dumpsys thermalservice 2>/dev/null
-echo {_MARK}zones; for z in /sys/class/thermal/thermal_zone*; do \
+echo {SECTION_MARK}battery; dumpsys battery 2>/dev/null
+echo {SECTION_MARK}thermal; dumpsys thermalservice 2>/dev/null
+echo {SECTION_MARK}zones; for z in /sys/class/thermal/thermal_zone*; do \
 echo "$(cat $z/type 2>/dev/null)=$(cat $z/temp 2>/dev/null)"; done
-echo {_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq \
+echo {SECTION_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq \
 /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor 2>/dev/null
 """
 
@@ -51,15 +51,15 @@ def _sections(text: str) -> dict[str, str]:
     sections: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        if line.startswith(_MARK):
-            current = line[len(_MARK):].strip()
+        if line.startswith(SECTION_MARK):
+            current = line[len(SECTION_MARK):].strip()
             sections[current] = []
         elif current is not None:
             sections[current].append(line)
     return {name: "\n".join(lines) for name, lines in sections.items()}
 
 
-def device_record(phone: AdbPhone) -> dict[str, Any]:
+def device_record(phone: Device) -> dict[str, Any]:
     """Field values for the ``devices`` row (serial from ``ro.serialno``, not the transport)."""
     sections = _sections(phone.run_script(_RECORD_SCRIPT, timeout=60).stdout)
     props = parse_getprop(sections.get("getprop", ""))
@@ -90,7 +90,7 @@ def device_record(phone: AdbPhone) -> dict[str, Any]:
     }
 
 
-def environment_snapshot(phone: AdbPhone) -> dict[str, Any]:
+def environment_snapshot(phone: Device) -> dict[str, Any]:
     """Temperatures, thermal status, battery, governors and current clocks, right now."""
     sections = _sections(phone.run_script(_ENV_SCRIPT, timeout=60).stdout)
     battery = parse_battery(sections.get("battery", ""))

@@ -6,15 +6,18 @@ Anything missing (a container without cpufreq, say) is left out rather than gues
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import platform
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import DeviceError
 from workers.device.probes import parse_cpu_clusters, parse_meminfo
 
-__all__ = ["LOCAL_SERIAL", "describe_local"]
+__all__ = ["LOCAL_SERIAL", "describe_local", "local_environment"]
 
 LOCAL_SERIAL = "local"
 
@@ -50,10 +53,8 @@ def describe_local() -> dict[str, Any]:
     """Field values for the ``devices`` row of this machine."""
     uname = platform.uname()
     try:
-        from importlib.metadata import version
-
         runtime = f"ai-edge-litert {version('ai-edge-litert')}"
-    except Exception as exc:  # the runner cannot work without it; say so plainly
+    except PackageNotFoundError as exc:  # the runner cannot work without it; say so plainly
         raise DeviceError("the LiteRT runtime (ai-edge-litert) is not installed",
                           hint="reinstall tflite-farm: pip install -e .") from exc
     os_name = f"{uname.system} {uname.release}"
@@ -74,4 +75,28 @@ def describe_local() -> dict[str, Any]:
         "gpu": None,
         "host": uname.node,
         "info": {"runtime": runtime, "python": platform.python_version()},
+    }
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def local_environment() -> dict[str, Any]:
+    """Temperatures, clocks, governor and load of this machine, as far as it exposes them."""
+    temps = [t / 1000.0 for p in glob.glob("/sys/class/thermal/thermal_zone*/temp")
+             if (t := _read_int(p)) is not None and t > 0]
+    governor = None
+    with contextlib.suppress(OSError):
+        governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    clocks = [f for p in sorted(glob.glob("/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"))
+              if (f := _read_int(p)) is not None]
+    return {
+        "temp_c": max(temps) if temps else None,
+        "governor": governor,
+        "cur_freq_khz": clocks,
+        "load_avg_1m": os.getloadavg()[0],
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import DeviceError, DeviceStorageFull
-from workers.device.adb import AdbPhone
+from workers.device.protocol import Device
 
 __all__ = ["FARM_DIR", "Pushed", "ensure_on_device", "remote_path"]
 
@@ -34,21 +34,21 @@ def remote_path(sha256: str, role: str) -> str:
     return f"{FARM_DIR}/{sha256}/{role}"
 
 
-def _remote_sha256(phone: AdbPhone, remote: str) -> str | None:
+def _remote_sha256(phone: Device, remote: str) -> str | None:
     result = phone.shell(["sha256sum", remote], timeout=120)
     if result.exit_code != 0 or not result.stdout.strip():
         return None
     return result.stdout.split()[0].lower()
 
 
-def _free_bytes(phone: AdbPhone, folder: str) -> int | None:
+def _free_bytes(phone: Device, folder: str) -> int | None:
     """Free bytes on the file system holding ``folder`` (``df -k``'s Available column)."""
     lines = phone.shell(["df", "-k", folder], timeout=30).stdout.strip().splitlines()
     fields = lines[-1].split() if len(lines) >= 2 else []
     return int(fields[3]) * 1024 if len(fields) >= 4 and fields[3].isdigit() else None
 
 
-def ensure_on_device(phone: AdbPhone, local: Path, sha256: str, role: str) -> Pushed:
+def ensure_on_device(phone: Device, local: Path, sha256: str, role: str) -> Pushed:
     """Make ``local`` (whose hash is ``sha256``) present and intact on the phone."""
     remote = remote_path(sha256, role)
     if _remote_sha256(phone, remote) == sha256:

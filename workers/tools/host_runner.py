@@ -165,6 +165,8 @@ class _InterpreterEngine:
     """CPU (with or without XNNPACK) through the classic Interpreter API."""
 
     def __init__(self, flags: Flags, out: Callable[[str], None]) -> None:
+        # Lazy (heavy, optional per session): each session is a fresh process, so it imports only
+        # the LiteRT engine it runs.
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         resolver = (OpResolverType.AUTO if flags.use_xnnpack
@@ -205,6 +207,7 @@ class _CompiledModelEngine:
     """GPU through LiteRT's CompiledModel API (the Interpreter API has no GPU delegate on Linux)."""
 
     def __init__(self, flags: Flags, out: Callable[[str], None]) -> None:
+        # Lazy (heavy, optional per session): only GPU sessions load the CompiledModel API.
         from ai_edge_litert.compiled_model import CompiledModel
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 

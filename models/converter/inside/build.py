@@ -2,7 +2,8 @@
 
 Protocol (see ``models/converter/__init__.py``): one JSON request on stdin, one JSON response on
 stdout, logs on stderr, exit status 0 on success. This file imports TensorFlow and must never be
-imported by the farm itself.
+imported by the farm itself. (If TensorFlow itself fails to import, the farm reports the dead
+converter with the tail of its stderr.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from heads import ARCHITECTURES  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+    convert_variables_to_constants_v2,
+)
 
 PROTOCOL = 1
 QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
@@ -23,8 +32,6 @@ QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
 
 def _representative(shapes: list[tuple[int, ...]], ranges: list[tuple[float, float]],
                     samples: int, seed: int):
-    import numpy as np
-
     rng = np.random.default_rng(seed)
 
     def generate():
@@ -37,11 +44,6 @@ def _representative(shapes: list[tuple[int, ...]], ranges: list[tuple[float, flo
 
 def convert(model: Any, shapes: list[tuple[int, ...]], names: list[str], quantization: str,
             ranges: list[tuple[float, float]], samples: int, seed: int) -> bytes:
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
     specs = [tf.TensorSpec((1, *shape), tf.float32, name=name)
              for shape, name in zip(shapes, names, strict=True)]
 
@@ -67,9 +69,6 @@ def convert(model: Any, shapes: list[tuple[int, ...]], names: list[str], quantiz
 
 def build(request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
-    import keras
-    import tensorflow as tf
-    from heads import ARCHITECTURES
 
     if request.get("protocol") != PROTOCOL:
         raise ValueError(f"protocol {request.get('protocol')!r}, this builder speaks {PROTOCOL}")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session as DbSession
 
+from farm.inventory import discover_phones
 from models.builtin import build_builtin_models
 from models.tflite_file import sha256_file
 from orchestrator import storage
@@ -20,7 +21,6 @@ from orchestrator.schema import Device
 from tests.support.adb import AdbServer
 from tests.support.virtual_phones import ConnectedPhone
 from workers.device.adb import AdbPhone, adb_client
-from workers.device.discovery import discover
 from workers.device.gate import GatePolicy, wait_for_gate
 from workers.device.inspect import environment_snapshot, pin_mask
 from workers.device.push_cache import ensure_on_device
@@ -45,7 +45,7 @@ def _phone(connected: ConnectedPhone, adb: AdbServer) -> AdbPhone:
 def test_discovery_records_three_profiles(phone_factory: Callable[..., ConnectedPhone],
                                           adb: AdbServer, db: DbSession) -> None:
     phones = {name: phone_factory(profile=name) for name in ("pixel-7", "galaxy-s21", "nokia-1-3")}
-    found = discover(db, adb_client(adb.port))
+    found = discover_phones(db, adb_client(adb.port))
     assert found.problems == []
     for name, connected in phones.items():
         profile = load_profile(name)
@@ -81,7 +81,7 @@ def test_unauthorized_and_gone_phones_are_reported(phone_factory: Callable[..., 
     ok = phone_factory()
     locked = phone_factory(faults="unauthorized", expect_state="unauthorized",
                            serial="LOCKED0001")
-    found = discover(db, adb_client(adb.port))
+    found = discover_phones(db, adb_client(adb.port))
     assert len(found.online) == 1
     assert any("unauthorized" in p and "accept the USB debugging prompt" in p
                for p in found.problems)
@@ -89,7 +89,7 @@ def test_unauthorized_and_gone_phones_are_reported(phone_factory: Callable[..., 
     assert states[locked.serial] == "unauthorized" and states[ok.serial] == "device"
     ok.phone.stop()
     adb.adb("disconnect", ok.serial)
-    discover(db, adb_client(adb.port))
+    discover_phones(db, adb_client(adb.port))
     states = {d.info.get("transport"): d.state for d in db.scalars(select(Device))}
     assert states[ok.serial] == "disconnected"
 

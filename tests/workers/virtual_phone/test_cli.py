@@ -20,7 +20,7 @@ def env(farm_env: dict[str, str]) -> dict[str, str]:
 
 
 def _devices(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "devices", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "farm.cli", "devices", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

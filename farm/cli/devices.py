@@ -1,0 +1,119 @@
+"""``farm devices``: the phones the adb server sees, and virtual phones to try the farm without any.
+
+``list`` and ``show`` read the device records (``farm.devices``); ``simulate``, ``fault`` and
+``profiles`` drive the virtual phones (``workers.virtual_phone``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from farm.cli._output import console, err_console
+from farm.devices import list_devices, show_device
+from orchestrator.config import load_settings
+from orchestrator.errors import DeviceError
+from workers.virtual_phone.fleet import start_fleet
+from workers.virtual_phone.phone import control
+from workers.virtual_phone.profile import available_profiles, load_profile
+
+__all__ = ["app"]
+
+app = typer.Typer(help="List and inspect devices; simulate virtual phones.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.command("simulate")
+def simulate(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="how many phones")] = 1,
+    profile: Annotated[str, typer.Option("--profile", "-p", help="profile name or .toml")] = (
+        "pixel-7"
+    ),
+    faults: Annotated[
+        str, typer.Option(help="faults from the start, e.g. 'slow=256,overheat' (see docs)")
+    ] = "",
+    base_port: Annotated[
+        int, typer.Option(help="TCP port of the first phone, the next ones follow; 0 = any")
+    ] = 7100,
+) -> None:
+    """Start N virtual phones, connect them to the adb server, run until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    fleet = start_fleet(count, profile=profile, faults=faults, base_port=base_port)
+    try:
+        for phone in fleet.phones:
+            console.print(f"{phone.serial}\t{phone.profile}\t{phone.device_serial}", highlight=False)
+        console.print(
+            f"[dim]{len(fleet.phones)} virtual phone(s) on adb server port {fleet.adb_port}; "
+            "Ctrl-C to stop[/]"
+        )
+        while not stop.wait(1.0):
+            dead = fleet.dead()
+            if dead:
+                raise DeviceError(
+                    f"virtual phone {dead[0].serial} exited",
+                    hint=f"its log was in {dead[0].workdir / 'server.log'}",
+                )
+    finally:
+        fleet.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    scan: Annotated[bool, typer.Option(help="ask the adb server first (else: the last known)")
+                    ] = True,
+) -> None:
+    """This machine (local) and every phone the adb server sees, with state and record."""
+    rows, problems = list_devices(load_settings(), scan)
+    for problem in problems:
+        err_console.print(f"[yellow]note:[/] {escape(problem)}")
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("serial", "state", "kind", "model", "SoC", "ABI", "OS", "last seen (UTC)")
+    for row in rows:
+        table.add_row(*(escape(str(row[k] or "")) for k in ("serial", "state", "kind", "model",
+                                                             "soc", "abi", "os")),
+                      f"{row['last_seen']:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@app.command("show")
+def show(serial: Annotated[str, typer.Argument(help="the device's serial (see `farm devices list`)")]
+         ) -> None:
+    """A device's full record: hardware, CPU clusters, OS build, where it was last seen."""
+    console.print_json(json.dumps(show_device(load_settings(), serial), default=str))
+
+
+@app.command("fault")
+def fault(
+    serial: Annotated[str, typer.Argument(help="a virtual phone's adb serial, 127.0.0.1:PORT")],
+    spec: Annotated[str, typer.Argument(help="faults to set (or names to clear, or 'all')")],
+    clear: Annotated[bool, typer.Option("--clear", help="clear instead of set")] = False,
+) -> None:
+    """Set or clear faults on a running virtual phone."""
+    reply = control(serial, f"{'clear' if clear else 'set'} {spec}")
+    console.print_json(json.dumps(reply))
+
+
+@app.command("profiles")
+def profiles() -> None:
+    """The virtual phone profiles that ship with the farm."""
+    table = Table("profile", "model", "soc", "abi", "android")
+    for name in available_profiles():
+        p = load_profile(name)
+        props = p.properties()
+        table.add_row(
+            name, p.model, props["ro.soc.model"], props["ro.product.cpu.abi"],
+            f"{props['ro.build.version.release']} (SDK {props['ro.build.version.sdk']})",
+        )
+    console.print(table)

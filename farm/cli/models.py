@@ -1,0 +1,184 @@
+"""``farm models add|list|show|build|pull``: your own models and the zoo's.
+
+``add`` registers files (``farm.zoo``); ``list`` / ``show`` read what is here (``models.inventory``);
+``build`` makes the zoo's replicas offline (``models.replicas``); ``pull`` downloads the official
+files (``models.pull``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from farm.cli._output import console, err_console
+from farm.zoo import add_models
+from models.catalog import load_catalog
+from models.inventory import list_models, show_model
+from models.pull import pull_official
+from models.replicas import SIZE_TOLERANCE, build_replicas
+from orchestrator.config import load_settings
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Register, build, download and inspect models.", no_args_is_help=True,
+                  add_completion=False)
+
+
+def _shape(tensors: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{t['name']} {'x'.join(map(str, t['shape']))} {t['dtype']}" for t in tensors)
+
+
+@app.command("add")
+def add(
+    paths: Annotated[list[Path], typer.Argument(help=".tflite files to register")],
+    name: Annotated[str | None, typer.Option(help="name (one file only); default: file stem")
+                    ] = None,
+) -> None:
+    """Register .tflite files: sha256, size, input and output tensors are read from each file."""
+    if name and len(paths) > 1:
+        raise typer.BadParameter("--name needs exactly one file", param_hint="--name")
+    # One transaction: a bad file anywhere in the list registers none of them.
+    rows = add_models(load_settings(), paths, name)
+    table = Table(title="registered models")
+    for column in ("name", "size MB", "sha256", "inputs", "outputs"):
+        table.add_column(column)
+    for m in rows:
+        table.add_row(m.name, f"{m.size_bytes / 1e6:.3f}", m.sha256[:12], _shape(m.inputs),
+                      _shape(m.outputs))
+    console.print(table)
+
+
+Names = Annotated[list[str] | None, typer.Argument(help="catalog names, or `all` (default)")]
+
+
+def _mb(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1e6:.3f}"
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """What the zoo and the registry hold here: provenance and size of every model."""
+    rows = list_models(load_settings())
+    if as_json:
+        console.print_json(json.dumps([row.__dict__ for row in rows]))
+        return
+    table = Table(title="models")
+    table.add_column("name", no_wrap=True)  # names are what users type: keep them whole
+    for column in ("provenance", "size MB", "reference MB"):
+        table.add_column(column)
+    table.add_column("status", overflow="fold")
+    for row in rows:
+        status = "ok" if row.available else (row.how_to_get or "file missing")
+        table.add_row(row.name, row.provenance, _mb(row.size_bytes),
+                      _mb(row.reference_size_bytes), status)
+    console.print(table)
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="registered name or catalog entry")]) -> None:
+    """A model's provenance, tensors and TFLite metadata (read back with tflite-support)."""
+    d = show_model(load_settings(), name)
+    console.print(f"[bold]{d.name}[/]  provenance: {d.provenance}")
+    console.print(f"file: {d.path}  ({d.file.size_bytes:,} bytes, sha256 {d.sha256})")
+    if d.catalog:
+        e = d.catalog
+        console.print(f"catalog: {e.name}: {e.task}, {e.backbone}, {e.dataset}, {e.quantization}; "
+                      f"official {e.official.handle}")
+    tensors = Table(title="tensors")
+    for column in ("", "name", "shape", "dtype"):
+        tensors.add_column(column)
+    for kind, specs in (("input", d.file.inputs), ("output", d.file.outputs)):
+        for t in specs:
+            tensors.add_row(kind, t.name, "x".join(map(str, t.shape)), t.dtype)
+    console.print(tensors)
+    m = d.metadata
+    if m is None:
+        console.print("metadata: none (the file carries no TFLite metadata)")
+        return
+    console.print(f"metadata name: {m.name}\nversion: {m.version}  author: {m.author}  "
+                  f"license: {m.license}\ndescription: {m.description}")
+    for kind, items in (("input", m.inputs), ("output", m.outputs)):
+        for item in items:
+            norm = item["normalization"]
+            extra = f" normalization mean {norm['mean']} std {norm['std']}" if norm else ""
+            files = f" files {', '.join(item['files'])}" if item["files"] else ""
+            console.print(f"  {kind} {item['name']}: {item['description']}{extra}{files}")
+    for file, lines in m.associated_files.items():
+        preview = ", ".join(lines[:5]) + (", ..." if len(lines) > 5 else "")
+        console.print(f"  {file}: {len(lines)} labels ({preview})")
+
+
+@app.command("build")
+def build(
+    names: Names = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+    skip_heavy: Annotated[bool, typer.Option(help="skip the Xception65 entries (minutes each)")
+                          ] = False,
+) -> None:
+    """Build random-weight architecture replicas of catalog entries, offline."""
+    entries = load_catalog().select(names or ["all"], include_heavy=not skip_heavy)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err_console) as bar:
+        task = bar.add_task("replicas", total=len(entries))
+
+        def progress(name: str, phase: str) -> None:
+            if phase == "environment":
+                bar.update(task, description="converter environment (first run installs "
+                                             "TensorFlow, ~1 min)")
+            elif phase == "building":
+                bar.update(task, description=f"building {name}")
+            else:
+                bar.advance(task)
+
+        results = build_replicas(load_settings(), entries, force=force, progress=progress)
+    table = Table(title="replicas")
+    for column in ("name", "size B", "reference B", "deviation", "built in s", ""):
+        table.add_column(column)
+    for r in results:
+        deviation = "-" if r.deviation is None else f"{r.deviation:+.1%}"
+        verdict = {None: "", True: "ok", False: f"[red]>{SIZE_TOLERANCE:.0%} off[/]"}[
+            r.within_tolerance]
+        seconds = "cached" if not r.built else f"{r.seconds:.1f}" if r.seconds else "-"
+        table.add_row(r.entry.replica_name, f"{r.size_bytes:,}",
+                      f"{r.entry.reference_size_bytes:,}" if r.entry.reference_size_bytes else "-",
+                      deviation, seconds, verdict)
+    console.print(table)
+
+
+@app.command("pull")
+def pull(
+    names: Names = None,
+    force: Annotated[bool, typer.Option(help="download again even if present")] = False,
+) -> None:
+    """Download the official files of catalog entries (verified, resumable) and register them."""
+    entries = load_catalog().select(names or ["all"])
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=err_console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        results = pull_official(load_settings(), entries, progress=progress, force=force)
+    for entry, result in results:
+        state = "already here" if result is None else (
+            f"{result.size_bytes:,} bytes in {result.seconds:.1f} s"
+            + (f" (resumed at {result.resumed_from:,})" if result.resumed_from else ""))
+        console.print(f"{entry.name}: official, {state}")

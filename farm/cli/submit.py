@@ -1,0 +1,93 @@
+"""``farm submit``: plan model x device x config jobs and run them (``farm.submit``).
+
+Embedded mode (no broker): in this process, with a progress bar per device. Distributed mode
+(``FARM_BROKER_URL``): planned on the phones live workers registered, one task per device sent to
+its queue; the run id is printed at once, and ``--wait`` follows the run from the database.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from farm.cli._output import DeviceBars, console, err_console, print_notes, results_table
+from farm.executors import executor_for
+from farm.submit import Planned, SubmitOutcome
+from farm.submit import submit as submit_run
+from orchestrator.config import load_settings
+from orchestrator.jobspec import JobSpec
+from orchestrator.planning import Submission, parse_delegates, parse_names, parse_threads
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command("submit")
+def submit(
+    models: Annotated[str, typer.Option(help="'all' or comma-separated model names")] = "all",
+    devices: Annotated[str | None, typer.Option(
+        help="'all', 'local' or comma-separated serials (default: local; with a broker: "
+             "every phone of a live worker)")] = None,
+    threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,4",
+    delegates: Annotated[str, typer.Option(
+        help="comma-separated: xnnpack (LiteRT's default CPU path), cpu (builtin kernels without "
+             "XNNPACK), gpu, nnapi; or all")] = "xnnpack,gpu,nnapi",
+    repeats: Annotated[int | None, typer.Option(
+        help="independent sessions per config [default: 3, or farm.toml]")] = None,
+    num_runs: Annotated[int | None, typer.Option(help="minimum measured runs per session")] = None,
+    min_secs: Annotated[float | None, typer.Option(help="minimum measured seconds per session")
+                        ] = None,
+    pin: Annotated[str | None, typer.Option(
+        help="'big': pin phone sessions to the big CPU cores with taskset")] = None,
+    report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
+    wait: Annotated[bool, typer.Option(
+        help="with a broker: follow the run until it ends (always, without one)")] = False,
+) -> None:
+    """Benchmark models on devices: plan the jobs, run them, print a summary and the report path."""
+    # Parse every list before touching the database: bad input writes nothing.
+    current = load_settings()
+    executor = executor_for(current)
+    # The protocol is frozen into every job: a job records exactly what it measured with.
+    submission = Submission(
+        models=parse_names(models, "--models"),
+        devices=parse_names(devices or ",".join(executor.default_devices), "--devices"),
+        threads=parse_threads(threads), delegates=parse_delegates(delegates),
+        spec=JobSpec.from_settings(current, repeats=repeats, num_runs=num_runs, min_secs=min_secs,
+                                   pin=pin))
+    planned: list[Planned] = []
+
+    def on_planned(plan: Planned) -> None:
+        planned.append(plan)
+        print_notes(plan.notes)
+        console.print(f"run [bold]{plan.run_id}[/]")
+
+    follow = current.is_embedded or wait
+    try:
+        with DeviceBars(show=follow) as bars:
+            outcome = submit_run(current, executor, submission, wait=follow, report=report,
+                                 on_planned=on_planned, progress=bars.update)
+    except KeyboardInterrupt:
+        if not planned:
+            raise
+        run_id = planned[0].run_id
+        if current.is_embedded:
+            err_console.print(f"[yellow]stopped[/]: run {run_id} cancelled; finished jobs are kept")
+        else:
+            err_console.print(f"[yellow]stopped following[/]: run {run_id} goes on; "
+                              f"`farm watch {run_id}` or `farm cancel {run_id}`")
+        raise typer.Exit(130) from None
+    if follow:
+        _print_outcome(outcome)
+    else:
+        err_console.print(f"queued on {outcome.planned.devices} device(s); follow it with "
+                          f"`farm watch {outcome.planned.run_id}`")
+
+
+def _print_outcome(outcome: SubmitOutcome) -> None:
+    summary = outcome.summary
+    assert summary is not None
+    console.print(results_table(outcome.results))
+    console.print(f"run {summary.id}: {summary.status}, {summary.done} done, {summary.failed} "
+                  f"failed, {summary.skipped} skipped")
+    if outcome.report:
+        console.print(f"report: {outcome.report.path}")

@@ -1,0 +1,95 @@
+"""The Celery app of the distributed farm, built from the farm's settings.
+
+Delivery rules (see ARCHITECTURE.md, "Device exclusivity and delivery"):
+
+- JSON only, never pickle; no result backend (results go to SQL).
+- ``acks_late`` + ``task_reject_on_worker_lost``: a task whose worker dies is delivered again.
+  kombu's Redis transport emulates acks: a delivered message waits in the ``unacked`` hash until it
+  is acknowledged; a consumer puts back every message older than the visibility timeout, when it
+  starts and then every ``unacked_restore_interval`` seconds (kombu >= 5.7; the throttle is set to 1
+  so that interval is the real cadence). A warm shutdown puts its unstarted messages back at once.
+- ``worker_prefetch_multiplier=1`` with one solo-pool consumer per device queue: a phone's worker
+  holds at most one message besides the running one.
+- Queues: ``device.<serial>`` per phone, ``farm.control`` for the nightly submission.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import ParseException, crontab
+
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError
+
+__all__ = ["CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_queue",
+           "nightly_crontab"]
+
+CONTROL_QUEUE = "farm.control"
+
+
+def device_queue(serial: str) -> str:
+    return f"device.{serial}"
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    visibility = int(settings.visibility_timeout)
+    return {
+        "broker_url": settings.broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a worker waits out a broker restart
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, min(10, visibility // 10)),
+            "unacked_restore_throttle": 1,
+        },
+        "task_default_queue": CONTROL_QUEUE,
+        "task_create_missing_queues": True,
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+    }
+
+
+_apps: dict[tuple[str, int], Celery] = {}
+
+
+def celery_app(settings: Settings) -> Celery:
+    """One app per broker configuration (tests switch brokers inside one process)."""
+    key = (settings.broker_url, int(settings.visibility_timeout))
+    if key not in _apps:
+        # Senders address tasks by name; the consumer process imports ``farm.distributed.tasks``,
+        # whose shared tasks then register on every app.
+        app = Celery("farm", set_as_current=False)
+        app.conf.update(celery_config(settings))
+        _apps[key] = app
+    return _apps[key]
+
+
+def nightly_crontab(expression: str) -> crontab:
+    """``"m h dom mon dow"`` (the ``[nightly] cron`` setting) as a Celery crontab, in UTC."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ConfigError(f"nightly cron {expression!r} does not have 5 fields",
+                          hint='write minute hour day-of-month month day-of-week, e.g. "0 2 * * *"')
+    minute, hour, day_of_month, month, day_of_week = fields
+    try:
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month, day_of_week=day_of_week)
+    except (ValueError, ParseException) as exc:
+        raise ConfigError(f"nightly cron {expression!r} is not valid: {exc}",
+                          hint='e.g. "0 2 * * *" (02:00 UTC every day)') from exc
+
+
+def beat_schedule(settings: Settings, schedule: str = "nightly") -> dict[str, dict[str, object]]:
+    """Celery beat's schedule: the nightly submission, sent to the control queue."""
+    return {schedule: {"task": "farm.nightly", "schedule": nightly_crontab(settings.nightly_cron),
+                       "args": [schedule], "options": {"queue": CONTROL_QUEUE}}}

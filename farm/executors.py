@@ -1,0 +1,186 @@
+"""Executors: how a stored run gets executed. One is chosen from the settings, once
+(``executor_for``): no broker configured means embedded, else distributed.
+
+- ``EmbeddedExecutor``: in this process, one thread per device (so a device never runs two sessions
+  at once), each thread one ``workers.service.execute_jobs`` call over that device's jobs, their
+  sessions in an order shuffled per run and device (the seed is recorded with each session).
+  ``stop`` (Ctrl-C) lets each device finish its current session, then leaves unfinished jobs pending
+  and the run cancelled.
+- ``DistributedExecutor``: one ``farm.run_device_jobs`` Celery task per device, sent by name to the
+  device's queue (``farm.distributed.dispatch``); the workers call the same ``execute_jobs``. The
+  run is followed from the database.
+
+Both report progress the same way, as ``DeviceProgress`` (sessions stored out of planned, per
+device), and both know which devices they can reach (``devices``): the phones the local adb server
+sees, or the phones of live workers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from sqlalchemy.orm import Session as DbSession
+
+from farm.distributed import dispatch
+from farm.inventory import discover_phones, ensure_local_device
+from orchestrator import repository
+from orchestrator.config import Settings
+from orchestrator.errors import FarmError
+from orchestrator.planning import heartbeat_max_age, resolve_devices, resolve_live, shuffle_seed
+from orchestrator.progress import DeviceProgress, RunProgress, follow_run
+from orchestrator.schema import Device, Run
+from orchestrator.storage import session_scope
+from workers.runners import runner_for
+from workers.service import RunnerFactory, execute_jobs
+
+__all__ = ["DistributedExecutor", "EmbeddedExecutor", "Executor", "Progress", "executor_for"]
+
+#: called with a device's progress whenever it changes
+Progress = Callable[[DeviceProgress], None]
+
+
+def _quiet(_progress: DeviceProgress) -> None:
+    pass
+
+
+class Executor(Protocol):
+    #: what ``--devices`` means when not given
+    default_devices: tuple[str, ...]
+
+    def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
+        """The named devices this executor can run on (``all``, ``local``, serials), and notes on
+        devices it saw but cannot use."""
+        ...
+
+    def start(self, run_id: str, progress: Progress = _quiet,
+              stop: threading.Event | None = None) -> None:
+        """Set the run going (embedded: run it to its end, or until ``stop``)."""
+        ...
+
+    def wait(self, run_id: str, progress: Progress = _quiet) -> str:
+        """Until the run is final; its status."""
+        ...
+
+    def run(self, run_id: str) -> str:
+        """Start and wait, quietly; the final status."""
+        ...
+
+    def revoke(self, task_ids: Sequence[str]) -> None:
+        """Drop queued work of a cancelled run."""
+        ...
+
+
+class EmbeddedExecutor:
+    default_devices: tuple[str, ...] = ("local",)
+
+    def __init__(self, settings: Settings, runners: RunnerFactory = runner_for) -> None:
+        self.settings = settings
+        self.runners = runners
+
+    def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
+        ensure_local_device(db)
+        notes = discover_phones(db).problems if set(names) - {"local"} else []
+        return resolve_devices(db, names), notes
+
+    def start(self, run_id: str, progress: Progress = _quiet,
+              stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        with session_scope(self.settings) as db:
+            work = repository.unfinished_jobs(db, run_id)
+            repository.mark_running(db, run_id)
+        lock = threading.Lock()
+
+        def device_loop(serial: str) -> None:
+            planned = {item.job_id: item.planned for item in work[serial]}
+            labels = {item.job_id: item.label for item in work[serial]}
+            done = dict.fromkeys(planned, 0)
+            final: set[str] = set()
+
+            def report(job_id: str | None = None, sessions: int = 0) -> None:
+                if job_id is not None:
+                    done[job_id] = sessions
+                with lock:  # one bar redraw at a time
+                    progress(DeviceProgress(serial, None, sum(done.values()),
+                                            sum(planned.values()), len(final), len(planned),
+                                            labels.get(job_id or "", "")))
+
+            report()
+            outcomes = execute_jobs(
+                self.settings, list(planned), shuffle_seed=shuffle_seed(run_id, serial),
+                progress=lambda job_id, sessions, _total: report(job_id, sessions),
+                should_stop=stop.is_set, runners=self.runners)
+            for outcome in outcomes:
+                if outcome.status in repository.FINAL_JOB_STATES:
+                    # A job that ended early still accounts for all of its planned sessions.
+                    final.add(outcome.job_id)
+                    report(outcome.job_id, planned[outcome.job_id])
+
+        pool = ThreadPoolExecutor(max_workers=max(len(work), 1), thread_name_prefix="device")
+        futures = [pool.submit(device_loop, serial) for serial in work]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Ctrl-C or a crash: devices finish their current session, then stop; the rest stays
+            # pending.
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            with session_scope(self.settings) as db:
+                repository.settle_run(db, run_id, stopped=stop.is_set())
+
+    def wait(self, run_id: str, progress: Progress = _quiet) -> str:
+        with session_scope(self.settings) as db:
+            run = db.get(Run, run_id)
+            if run is None:
+                raise RuntimeError(f"run {run_id} does not exist")
+            return run.status
+
+    def run(self, run_id: str) -> str:
+        self.start(run_id)
+        return self.wait(run_id)
+
+    def revoke(self, task_ids: Sequence[str]) -> None:
+        """Nothing is queued in embedded mode: a cancelled run's threads read its status."""
+
+
+class DistributedExecutor:
+    default_devices: tuple[str, ...] = ("all",)
+
+    def __init__(self, settings: Settings, poll_s: float = 1.0) -> None:
+        self.settings = settings
+        self.poll_s = poll_s
+
+    def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
+        return resolve_live(db, names, heartbeat_max_age(self.settings)), []
+
+    def start(self, run_id: str, progress: Progress = _quiet,
+              stop: threading.Event | None = None) -> None:
+        try:
+            dispatch.enqueue_run(self.settings, run_id)
+        except FarmError:
+            with session_scope(self.settings) as db:  # a run no worker will ever see must not
+                repository.cancel_run(db, run_id)      # stay queued
+            raise
+
+    def wait(self, run_id: str, progress: Progress = _quiet) -> str:
+        def each(snapshot: RunProgress) -> None:
+            for device in snapshot.devices:
+                progress(device)
+
+        return follow_run(self.settings, run_id, each, poll_s=self.poll_s).status
+
+    def run(self, run_id: str) -> str:
+        self.start(run_id)
+        return self.wait(run_id)
+
+    def revoke(self, task_ids: Sequence[str]) -> None:
+        dispatch.revoke(self.settings, task_ids)
+
+
+def executor_for(settings: Settings) -> Executor:
+    return EmbeddedExecutor(settings) if settings.is_embedded else DistributedExecutor(settings)

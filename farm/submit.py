@@ -1,0 +1,69 @@
+"""``farm submit``: plan model x device x config jobs, run them, summarize, report.
+
+Embedded (no broker): the run executes in this process, to its end. Distributed: one task per
+device goes to its queue and the call returns at once, unless ``wait`` follows the run to its end.
+Bad input writes nothing: every list is parsed into the ``Submission`` before this is called, and
+planning happens in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from farm.executors import Executor, Progress
+from farm.reports import Written, write_run_report
+from models.builtin import register_builtin_models
+from models.selection import resolve_models
+from orchestrator import queries
+from orchestrator.config import Settings
+from orchestrator.planning import Submission, create_run
+from orchestrator.queries import ResultRow, RunSummary
+from orchestrator.storage import session_scope
+
+__all__ = ["Planned", "SubmitOutcome", "submit"]
+
+
+@dataclass(frozen=True)
+class Planned:
+    run_id: str
+    devices: int
+    notes: list[str] = field(default_factory=list)  # what could not be included, with the fix
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    planned: Planned
+    status: str  # the run's status when the call returned ("queued": distributed, not waited for)
+    summary: RunSummary | None = None  # with the results, once the run is final
+    results: list[ResultRow] = field(default_factory=list)
+    report: Written | None = None
+
+
+def _plan(settings: Settings, executor: Executor, submission: Submission) -> Planned:
+    with session_scope(settings) as db:
+        register_builtin_models(db, settings)
+        models, notes = resolve_models(db, submission.models)
+        devices, problems = executor.devices(db, submission.devices)
+        run = create_run(db, submission, models, devices)
+        return Planned(run.id, len(devices), problems + notes)
+
+
+def submit(settings: Settings, executor: Executor, submission: Submission, *, wait: bool,
+           report: bool, on_planned: Callable[[Planned], None] = lambda _planned: None,
+           progress: Progress = lambda _progress: None,
+           stop: threading.Event | None = None) -> SubmitOutcome:
+    """Plan the submission and execute it; with ``wait`` (always, embedded) to its end, then the
+    summary and (with ``report``) the run's HTML report."""
+    planned = _plan(settings, executor, submission)
+    on_planned(planned)
+    executor.start(planned.run_id, progress, stop)
+    if not wait:
+        return SubmitOutcome(planned, "queued")
+    status = executor.wait(planned.run_id, progress)
+    with session_scope(settings) as db:
+        summary = queries.get_run(db, planned.run_id)
+        results = queries.run_results(db, planned.run_id)
+    written = write_run_report(settings, planned.run_id) if report else None
+    return SubmitOutcome(planned, status, summary, results, written)
