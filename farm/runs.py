@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from farm.executors import Executor
 from orchestrator import queries, repository
 from orchestrator.config import Settings
 from orchestrator.progress import RunProgress, follow_run
@@ -13,6 +13,12 @@ from orchestrator.queries import ResultRow, RunSummary
 from orchestrator.storage import session_scope
 
 __all__ = ["RunDetails", "cancel", "list_runs", "run_details", "watch"]
+
+
+class Revoker(Protocol):
+    """What cancelling needs of an executor (``farm.executors``): dropping queued work."""
+
+    def revoke(self, task_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def watch(settings: Settings, run_id: str,
     return follow_run(settings, full_id, on_progress)
 
 
-def cancel(settings: Settings, executor: Executor, run_id: str) -> str:
+def cancel(settings: Settings, executor: Revoker, run_id: str) -> str:
     """Cancel a run: its unfinished jobs become cancelled and its queued tasks are revoked; a
     device in the middle of a session finishes that session and stops. The run's full id."""
     with session_scope(settings) as db:

@@ -1,5 +1,5 @@
-"""What the CLI modules share: the consoles, number formats, the results table, notes, and the
-per-device progress bars (the same for an embedded run and a followed distributed one)."""
+"""What the CLI modules share: the consoles, number formats, the results and alerts tables, notes,
+and the per-device progress bars (the same for an embedded run and a followed distributed one)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orchestrator.alerts import AlertView
 from orchestrator.progress import DeviceProgress
 from orchestrator.queries import ResultRow
 
-__all__ = ["DeviceBars", "console", "err_console", "fmt_ms", "print_notes", "results_table"]
+__all__ = ["DeviceBars", "alerts_table", "console", "err_console", "fmt_ms", "print_notes",
+           "results_table"]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -41,6 +43,21 @@ def results_table(rows: Sequence[ResultRow]) -> Table:
                       fmt_ms(r.value_ms),
                       f"{fmt_ms(r.min_ms)}-{fmt_ms(r.max_ms)}" if r.min_ms is not None else "-",
                       escape(note))
+    return table
+
+
+def alerts_table(alerts: list[AlertView]) -> Table:
+    table = Table(title="alerts")
+    for column in ("id", "state", "direction", "night", "model", "device", "config"):
+        table.add_column(column)
+    for column in ("baseline ms", "new ms", "change", "p"):
+        table.add_column(column, justify="right")
+    for a in alerts:
+        style = "red" if a.direction == "regression" else "green"
+        table.add_row(str(a.id), a.state, f"[{style}]{a.direction}[/]", a.night.isoformat(),
+                      escape(a.model_name or a.series), escape(a.device), a.config,
+                      f"{a.baseline_median_ms:.3f}", f"{a.new_median_ms:.3f}",
+                      f"{a.change_pct:+.1f}%", f"{a.p_value:.1g}")
     return table
 
 

@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from farm.cli._output import DeviceBars, console, err_console
-from farm.cli.regressions import alerts_table
+from farm.cli._output import DeviceBars, alerts_table, console, err_console
 from farm.distributed.dispatch import send_nightly
 from farm.executors import executor_for
 from farm.nightly import NightlyOutcome, follow_nightly, run_nightly

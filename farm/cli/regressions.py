@@ -10,29 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from farm.cli._output import console
+from farm.cli._output import alerts_table, console
 from farm.regressions import detect_csv, list_alerts, triage
-from orchestrator.alerts import AlertView
 from orchestrator.config import load_settings
 from orchestrator.schema import ALERT_STATES
 
 app = typer.Typer(help="Detect, list and triage performance regressions.", no_args_is_help=True,
                   add_completion=False)
-
-
-def alerts_table(alerts: list[AlertView]) -> Table:
-    table = Table(title="alerts")
-    for column in ("id", "state", "direction", "night", "model", "device", "config"):
-        table.add_column(column)
-    for column in ("baseline ms", "new ms", "change", "p"):
-        table.add_column(column, justify="right")
-    for a in alerts:
-        style = "red" if a.direction == "regression" else "green"
-        table.add_row(str(a.id), a.state, f"[{style}]{a.direction}[/]", a.night.isoformat(),
-                      escape(a.model_name or a.series), escape(a.device), a.config,
-                      f"{a.baseline_median_ms:.3f}", f"{a.new_median_ms:.3f}",
-                      f"{a.change_pct:+.1f}%", f"{a.p_value:.1g}")
-    return table
 
 
 @app.command("detect")

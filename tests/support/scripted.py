@@ -8,14 +8,20 @@ with what a phone says (order, gates, retries, storage), not the numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from orchestrator.repository import DeviceRef
+from sqlalchemy.orm import Session as DbSession
+
+from models.builtin import register_builtin_models
+from orchestrator.config import Settings
+from orchestrator.repository import DeviceRef, upsert_device
 from workers.device.inspect import SECTION_MARK
 from workers.device.protocol import ShellResult
 from workers.device.scripted import ScriptedDevice, ScriptedLink
 from workers.runners import PhoneRunner
+from workers.tools.registry import register_tool
 
 #: the CPU of the scripted phone: four little cores, then four big ones (taskset mask f0)
 CLUSTERS = [{"cores": [0, 1, 2, 3], "max_freq_khz": 1_800_000, "governor": "schedutil"},
@@ -110,3 +116,13 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+def register_phones(db: DbSession, settings: Settings, serials: Sequence[str], tool_dir: Path) -> None:
+    """The rows a run on scripted phones needs: the built-in models, the phones, a tool."""
+    register_builtin_models(db, settings)
+    for serial in serials:
+        upsert_device(db, device_record(serial))
+    binary = tool_dir / "benchmark_model"
+    binary.write_text("#!/bin/sh\n")
+    register_tool(db, binary, abi="arm64-v8a", name="benchmark_model", tool_version="2.16")
