@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import sys
 import time
@@ -151,12 +152,20 @@ def test_heats_under_load_and_cools_at_rest(phone_factory: Callable[..., Connect
         return int(phone.sh("cat /sys/class/thermal/thermal_zone0/temp").stdout) / 1000
 
     before = cpu_temp()
-    # a fixed amount of work (about 2 CPU-seconds), so a busy host only stretches it in time
-    loop = "i=0; while [ $i -lt 500000 ]; do i=$((i+1)); done"
-    assert phone.sh(f"({loop}) & ({loop}) & wait", timeout=120).returncode == 0
-    time.sleep(0.6)  # one thermal tick
-    hot = cpu_temp()
-    assert hot > before + 2.0
+    # Busy loops, then the shell's `times`: the CPU seconds they really burnt (a loop's cost
+    # differs between machines, and a busy host stretches it in time without changing it).
+    loop = "i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done"
+    work = phone.sh(f"({loop}) & ({loop}) & wait; times", timeout=180)
+    assert work.returncode == 0, work.stderr
+    children = re.findall(r"(\d+)m([\d.]+)s", work.stdout.splitlines()[-1])
+    cpu_s = sum(int(m) * 60 + float(s) for m, s in children)
+    assert cpu_s > 0.5, work.stdout
+    # the heat lands with the thermal ticks that follow the work (0.5 s apart, later when busy)
+    hot = before
+    for _ in range(3):
+        time.sleep(0.6)
+        hot = max(hot, cpu_temp())
+    assert hot - before > 0.6 * 2.2 * cpu_s, (before, hot, cpu_s)
     time.sleep(3)
     assert cpu_temp() < hot - 0.3
 
