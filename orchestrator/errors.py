@@ -7,6 +7,8 @@ built-in errors (``RuntimeError``, ``TypeError``, ``ValueError``) instead and is
     FarmError
     ├── ConfigError          bad configuration value, unwritable FARM_HOME, bad farm.toml
     ├── PlanError            a submission that cannot be planned: unknown model / device, bad list
+    │   └── PreflightError       what a run needs is missing: a tool for an ABI, a loadable model,
+    │                            a writable FARM_HOME / database, a broker that answers
     ├── ModelError           a file that is not a usable TFLite model
     ├── CatalogError         the model zoo: unknown entry, build or download failure
     ├── DeviceError          anything between us and a phone (only the adb layer raises these)
@@ -28,6 +30,8 @@ per layer, always with ``raise ... from``.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 __all__ = [
     "BrokerError",
     "CatalogError",
@@ -37,6 +41,7 @@ __all__ = [
     "DeviceNotFound",
     "DeviceStorageFull",
     "DeviceUnavailable",
+    "ExitCode",
     "FarmError",
     "LeaseLost",
     "LogFileError",
@@ -44,15 +49,26 @@ __all__ = [
     "NotFound",
     "ParseError",
     "PlanError",
+    "PreflightError",
     "StorageError",
     "ToolError",
 ]
 
 
+class ExitCode(IntEnum):
+    """What ``farm`` exits with: a contract for scripts, CI and nightly wrappers (README)."""
+
+    OK = 0  # every job done, or skipped for a reason the user asked for
+    FAILED = 1  # a job failed or was cancelled, or an operational error (device, broker, ...)
+    USAGE = 2  # bad input or a pre-flight problem: nothing was written
+    REGRESSION = 3  # the nightly confirmed a regression
+    INTERRUPTED = 130  # Ctrl-C, after a clean stop
+
+
 class FarmError(Exception):
     """Base of every user-facing error. ``hint`` says how to fix it."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
     #: short machine-readable kind, stored with failed jobs
     kind = "error"
 
@@ -66,22 +82,26 @@ class FarmError(Exception):
 
 
 class ConfigError(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "config"
 
 
 class PlanError(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "plan"
 
 
+class PreflightError(PlanError):
+    kind = "preflight"
+
+
 class ModelError(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "model_load"
 
 
 class CatalogError(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "catalog"
 
 
@@ -90,7 +110,7 @@ class DeviceError(FarmError):
 
 
 class DeviceNotFound(DeviceError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "device_not_found"
 
 
@@ -115,17 +135,17 @@ class ToolError(FarmError):
 
 
 class ParseError(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "parse"
 
 
 class NotFound(FarmError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "not_found"
 
 
 class LogFileError(ParseError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "log_file"
 
 

@@ -5,8 +5,11 @@ the plan. Rules:
 
 - CPU and XNNPACK run once per thread count; GPU and NNAPI run once per model and device, with the
   largest thread count for their CPU fallback (thread count is not what those configs measure).
-- A config the device cannot run is planned as a *skipped* job with the reason (NNAPI exists only on
-  Android), so the report shows it instead of silently leaving it out.
+- Thread counts and delegates the submission leaves out (``None``) fit each device
+  (``device_defaults``): 1 and its big-core count; XNNPACK, plus GPU and NNAPI where the device and
+  its tool can run them.
+- A config the device cannot run but the user asked for is planned as a *skipped* job with the
+  reason (NNAPI exists only on Android), so the report shows it instead of silently leaving it out.
 - A job's id is derived from (run, device, model, delegate, threads): the idempotency key under which
   its execution is recorded, however often it is delivered.
 - Devices are named by serial, ``local`` or ``all``: in embedded mode every online phone the last
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,9 +36,12 @@ from orchestrator.schema import Device, Job, Model, Run, utcnow
 
 __all__ = [
     "DELEGATE_NAMES",
+    "DeviceDefaults",
     "JobPlan",
     "Submission",
+    "big_cores",
     "create_run",
+    "device_defaults",
     "expand",
     "heartbeat_max_age",
     "job_id",
@@ -54,6 +60,8 @@ __all__ = [
 
 DELEGATE_NAMES = ("cpu", "xnnpack", "gpu", "nnapi")
 _THREADED = ("cpu", "xnnpack")
+#: NNAPI arrived with Android 8.1
+_NNAPI_MIN_SDK = 27
 
 
 def parse_threads(text: str) -> tuple[int, ...]:
@@ -91,15 +99,16 @@ def parse_names(text: str, option: str) -> tuple[str, ...]:
 class Submission:
     models: tuple[str, ...] = ("all",)
     devices: tuple[str, ...] = ("local",)
-    threads: tuple[int, ...] = (1, 4)
-    delegates: tuple[str, ...] = ("xnnpack", "gpu", "nnapi")
+    threads: tuple[int, ...] | None = None  # None: each device's ``device_defaults``
+    delegates: tuple[str, ...] | None = None
     #: what every job measures with (its ``repeats`` sessions included)
     spec: JobSpec = field(default_factory=lambda: JobSpec.from_settings(default_settings()))
     trigger: str = "manual"
 
     def to_json(self) -> dict[str, Any]:
         return {"models": list(self.models), "devices": list(self.devices),
-                "threads": list(self.threads), "delegates": list(self.delegates),
+                "threads": list(self.threads) if self.threads else "auto",
+                "delegates": list(self.delegates) if self.delegates else "auto",
                 "repeats": self.spec.repeats, "protocol": self.spec.to_json()}
 
 
@@ -116,15 +125,57 @@ def _is_android(device: Device) -> bool:
     return device.kind != "local"
 
 
-def expand(submission: Submission, models: Sequence[Model],
-           devices: Sequence[Device]) -> list[JobPlan]:
-    """The jobs of a submission, device-major so each device's jobs stay together."""
+@dataclass(frozen=True)
+class DeviceDefaults:
+    """What a device runs when the submission names no thread counts or no delegates."""
+
+    threads: tuple[int, ...]
+    delegates: tuple[str, ...]
+
+
+def big_cores(cpu: Mapping[str, Any]) -> int:
+    """Cores in the clusters faster than the slowest (the ``--pin big`` set); with a single
+    cluster, or none known, every core."""
+    cores = int(cpu.get("cores") or 1)
+    clusters = [c for c in cpu.get("clusters") or [] if c.get("cores")]
+    if len(clusters) < 2:
+        return cores
+    slowest = min(int(c.get("max_freq_khz") or 0) for c in clusters)
+    return sum(len(c["cores"]) for c in clusters if int(c.get("max_freq_khz") or 0) > slowest)
+
+
+def device_defaults(device: Device, *, accelerators: bool) -> DeviceDefaults:
+    """1 thread and one per big core (capped at the cores there are: 1,4 on a 2-core machine
+    measures oversubscription, not the model); XNNPACK, plus the GPU where the device reports one
+    and NNAPI from Android 8.1, when ``accelerators`` says its tool can drive them (a real
+    ``benchmark_model``, not the host runner behind a virtual phone or this machine)."""
+    cpu = device.cpu or {}
+    cores = int(cpu.get("cores") or 1)
+    threads = tuple(sorted({1, max(1, min(big_cores(cpu), cores))}))
+    delegates = ["xnnpack"]
+    if accelerators and _is_android(device):
+        if device.gpu:
+            delegates.append("gpu")
+        if int((device.info or {}).get("sdk") or 0) >= _NNAPI_MIN_SDK:
+            delegates.append("nnapi")
+    return DeviceDefaults(threads, tuple(delegates))
+
+
+def expand(submission: Submission, models: Sequence[Model], devices: Sequence[Device],
+           defaults: Mapping[str, DeviceDefaults] | None = None) -> list[JobPlan]:
+    """The jobs of a submission, device-major so each device's jobs stay together.
+
+    ``defaults`` (by serial) fill what the submission leaves out; a device missing from it gets
+    ``device_defaults`` with accelerators on phones."""
     plans: list[JobPlan] = []
-    widest = max(submission.threads)
     for device in devices:
+        fitting = (defaults or {}).get(device.serial) or device_defaults(
+            device, accelerators=_is_android(device))
+        thread_counts = submission.threads or fitting.threads
+        widest = max(thread_counts)
         for model in models:
-            for delegate in submission.delegates:
-                threads = submission.threads if delegate in _THREADED else (widest,)
+            for delegate in submission.delegates or fitting.delegates:
+                threads = thread_counts if delegate in _THREADED else (widest,)
                 for n in threads:
                     reason = None
                     if delegate == "nnapi" and not _is_android(device):
@@ -233,8 +284,10 @@ def shuffle_seed(run_id: str, serial: str) -> int:
 
 
 def create_run(db: Session, submission: Submission, models: Sequence[Model],
-               devices: Sequence[Device], run_id: str | None = None) -> Run:
-    """Expand the submission over the resolved models and devices and store the run with its jobs.
+               devices: Sequence[Device], run_id: str | None = None,
+               defaults: Mapping[str, DeviceDefaults] | None = None) -> Run:
+    """Expand the submission over the resolved models and devices (``defaults``: see ``expand``)
+    and store the run with its jobs.
 
     ``run_id`` fixes the id (a nightly run's is derived from its schedule and date, so a second
     submission of the same night collides instead of duplicating it); default: a random one."""
@@ -244,7 +297,7 @@ def create_run(db: Session, submission: Submission, models: Sequence[Model],
     run = Run(id=run_id or new_run_id(), status="queued", trigger=submission.trigger,
               spec=submission.to_json())
     db.add(run)
-    for seq, plan in enumerate(expand(submission, models, devices)):
+    for seq, plan in enumerate(expand(submission, models, devices, defaults)):
         db.add(Job(
             id=job_id(run.id, plan), run_id=run.id, seq=seq, device_id=plan.device.id,
             model_id=plan.model.id, delegate=plan.delegate, num_threads=plan.num_threads,

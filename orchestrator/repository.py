@@ -20,7 +20,7 @@ The rules, each written once:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "ScannedDevice",
     "ToolRef",
     "cancel_run",
+    "device_abis",
     "ensure_tool",
     "finish_job",
     "job_outcomes",
@@ -387,6 +388,11 @@ class ToolRef:
     @classmethod
     def of(cls, tool: Tool) -> ToolRef:
         return cls(tool.id, tool.name, tool.version, tool.sha256, tool.abi, tool.path)
+
+
+def device_abis(abi: str | None, info: Mapping[str, Any]) -> list[str]:
+    """The ABIs a phone runs, its primary one first (an armeabi-v7a build runs on arm64)."""
+    return [a for a in info.get("abilist", []) if a] or [abi or ""]
 
 
 def tools_for_abis(db: DbSession, abis: Sequence[str]) -> list[ToolRef]:

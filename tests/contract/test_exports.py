@@ -11,6 +11,7 @@ PUBLIC = {
         "FarmError", "ConfigError", "PlanError", "ModelError", "CatalogError", "DeviceError",
         "DeviceNotFound", "DeviceUnavailable", "DeviceLost", "DeviceStorageFull", "ToolError",
         "ParseError", "LogFileError", "NotFound", "StorageError", "LeaseLost", "BrokerError",
+        "PreflightError", "ExitCode",
     },
     "orchestrator.results": {
         "ERROR_KINDS", "MEASURE_FIELDS", "PARSED_RUN_SCHEMA_VERSION", "DelegateInfo", "OpRow",
@@ -33,7 +34,16 @@ def test_exports_are_pinned(module_name: str) -> None:
 def test_every_farm_error_has_a_kind_and_an_exit_code() -> None:
     from orchestrator import errors
 
-    for name in errors.__all__:
+    for name in set(errors.__all__) - {"ExitCode"}:
         cls = getattr(errors, name)
         assert issubclass(cls, errors.FarmError)
         assert cls.kind and isinstance(cls.exit_code, int) and cls.exit_code > 0
+
+
+def test_exit_codes_are_the_documented_contract() -> None:
+    from orchestrator.errors import ExitCode, FarmError, PlanError, PreflightError
+
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0, "FAILED": 1, "USAGE": 2, "REGRESSION": 3, "INTERRUPTED": 130}
+    assert PreflightError.exit_code == PlanError.exit_code == ExitCode.USAGE
+    assert FarmError.exit_code == ExitCode.FAILED

@@ -3,7 +3,16 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.errors import PlanError
-from orchestrator.planning import Submission, expand, job_id, parse_delegates, parse_threads
+from orchestrator.planning import (
+    DeviceDefaults,
+    Submission,
+    big_cores,
+    device_defaults,
+    expand,
+    job_id,
+    parse_delegates,
+    parse_threads,
+)
 from orchestrator.schema import Device, Model
 
 
@@ -56,3 +65,54 @@ def test_job_ids_are_idempotency_keys() -> None:
     assert len(set(ids)) == len(ids)
     assert ids == [job_id("run1", p) for p in plans]
     assert ids != [job_id("run2", p) for p in plans]
+
+
+PIXEL_7 = {"cores": 8, "clusters": [
+    {"cores": [0, 1, 2, 3], "max_freq_khz": 1_803_000},
+    {"cores": [4, 5], "max_freq_khz": 2_348_000},
+    {"cores": [6, 7], "max_freq_khz": 2_850_000}]}
+
+
+@pytest.mark.parametrize(("cpu", "big"), [
+    (PIXEL_7, 4),  # every cluster faster than the slowest: the `--pin big` set
+    ({"cores": 2, "clusters": []}, 2),  # a container without cpufreq: every core
+    ({"cores": 6, "clusters": [{"cores": [0, 1, 2, 3, 4, 5], "max_freq_khz": 2_000_000}]}, 6),
+    ({}, 1),
+])
+def test_big_cores(cpu: dict[str, object], big: int) -> None:
+    assert big_cores(cpu) == big
+
+
+def _phone(cpu: dict[str, object], *, gpu: str | None = "Mali-G710", sdk: int = 34) -> Device:
+    return Device(id=1, serial="P", kind="adb", cpu=cpu, gpu=gpu, info={"sdk": sdk})
+
+
+def test_defaults_fit_the_device() -> None:
+    local = Device(id=2, serial="local", kind="local", cpu={"cores": 2, "clusters": []})
+    # a 2-core machine measures 1 and 2 threads (not 4: that would measure oversubscription)
+    assert device_defaults(local, accelerators=True) == DeviceDefaults((1, 2), ("xnnpack",))
+    assert device_defaults(_phone(PIXEL_7), accelerators=True) == DeviceDefaults(
+        (1, 4), ("xnnpack", "gpu", "nnapi"))
+    # the host runner behind a virtual phone drives only LiteRT's CPU paths
+    assert device_defaults(_phone(PIXEL_7), accelerators=False).delegates == ("xnnpack",)
+    # no GPU reported, NNAPI before Android 8.1: neither is planned by default
+    assert device_defaults(_phone(PIXEL_7, gpu=None, sdk=26), accelerators=True).delegates == (
+        "xnnpack",)
+    single = _phone({"cores": 1, "clusters": []})
+    assert device_defaults(single, accelerators=True).threads == (1,)
+
+
+def test_a_submission_without_threads_or_delegates_takes_each_devices_defaults() -> None:
+    local, phone = _device("local", "local"), _device("R5CT", "adb")
+    defaults = {"local": DeviceDefaults((1, 2), ("xnnpack",)),
+                "R5CT": DeviceDefaults((1, 4), ("xnnpack", "gpu"))}
+    plans = expand(Submission(), [_model("a")], [local, phone], defaults)
+    assert [(p.device.serial, p.delegate, p.num_threads) for p in plans] == [
+        ("local", "xnnpack", 1), ("local", "xnnpack", 2),
+        ("R5CT", "xnnpack", 1), ("R5CT", "xnnpack", 4), ("R5CT", "gpu", 4)]
+    assert not any(p.skip_reason for p in plans)
+    # what the user names wins over the defaults, and a delegate the device lacks is a skip
+    asked = expand(Submission(threads=(3,), delegates=("nnapi",)), [_model("a")], [local],
+                   defaults)
+    assert [(p.delegate, p.num_threads, bool(p.skip_reason)) for p in asked] == [
+        ("nnapi", 3, True)]

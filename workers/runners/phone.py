@@ -56,13 +56,12 @@ class PhoneRunner:
         self._ensure: list[tuple[Path, str, str]] = []  # what a reconnect must re-verify
 
     def choose_tool(self, db: DbSession) -> ToolRef:
-        abis = [a for a in self.device.info.get("abilist", []) if a] or [self.device.abi or ""]
+        abis = repository.device_abis(self.device.abi, self.device.info)
         tools = repository.tools_for_abis(db, abis)
         if not tools:
             raise ToolError(
                 f"no benchmark tool is registered for {self.device.serial} ({', '.join(abis)})",
                 hint=f"register one: `farm tools add PATH/benchmark_model --abi {abis[0]}`")
-        # The phone's primary ABI first, then its other ABIs (an armeabi-v7a build runs on arm64).
         tool = tools[0]
         if not tool.path or not Path(tool.path).is_file():
             raise ToolError(f"the registered tool {tool.name} {tool.version} is missing at "
