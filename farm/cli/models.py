@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -128,24 +132,43 @@ def build(
     force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
     skip_heavy: Annotated[bool, typer.Option(help="skip the Xception65 entries (minutes each)")
                           ] = False,
+    jobs: Annotated[int | None, typer.Option(
+        min=1, help="replicas built at once, each in its own TensorFlow process (default: one "
+                    "per CPU; 1 builds one after another)")] = None,
 ) -> None:
     """Build random-weight architecture replicas of catalog entries, offline."""
     entries = load_catalog().select(names or ["all"], include_heavy=not skip_heavy)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err_console) as bar:
-        task = bar.add_task("replicas", total=len(entries))
+    # the converter environment, then one line per replica being built, above the overall bar
+    steps = Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
+                     TimeElapsedColumn(), console=err_console)
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=err_console)
+    overall = bar.add_task("replicas", total=len(entries))
+    lines: dict[str, TaskID] = {}
+    cached = 0
 
-        def progress(name: str, phase: str) -> None:
-            if phase == "environment":
-                bar.update(task, description="converter environment (first run installs "
-                                             "TensorFlow, ~1 min)")
-            elif phase == "building":
-                bar.update(task, description=f"building {name}")
-            else:
-                bar.advance(task)
+    def progress(name: str, phase: str) -> None:
+        nonlocal cached
+        if phase == "environment":
+            lines[name] = steps.add_task("converter environment (the first run installs "
+                                         "TensorFlow, ~1 min)", total=1)
+        elif phase == "ready":
+            steps.update(lines.pop(name), completed=1, description="converter environment")
+        elif phase == "up to date":
+            # a cached replica costs nothing: out of the bar, so the ETA counts builds only
+            cached += 1
+            bar.update(overall, total=len(entries) - cached,
+                       description=f"replicas ({cached} up to date)")
+        elif phase == "building":
+            lines[name] = steps.add_task(name, total=None)
+        else:
+            steps.remove_task(lines.pop(name))
+            bar.advance(overall)
 
-        results = build_replicas(load_settings(), entries, force=force, progress=progress)
+    with Live(Group(steps, bar), console=err_console):
+        results = build_replicas(load_settings(), entries, force=force, jobs=jobs,
+                                 progress=progress)
     table = Table(title="replicas")
     for column in ("name", "size B", "reference B", "deviation", "built in s", ""):
         table.add_column(column)

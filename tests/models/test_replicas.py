@@ -2,11 +2,13 @@
 cached), every non-Xception catalog entry, the size rule, metadata, LiteRT and the host runner.
 
 CI has no converter cache: the first run installs it (about 50 s from PyPI) and the builds take
-about 5 minutes on 2 cores. The Xception65 entries are built by ``benchmarks/zoo_build.py``.
+a few minutes on 2 cores (in parallel, one job per CPU). The Xception65 entries are built by
+``benchmarks/zoo_build.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import Iterator
@@ -19,13 +21,17 @@ from ai_edge_litert.interpreter import Interpreter
 from models.catalog import CatalogEntry, load_catalog
 from models.metadata import read_metadata
 from models.replicas import SIZE_TOLERANCE, BuildResult, build_replicas, plan_builds
+from models.tflite_file import sha256_file
 from orchestrator import storage
-from orchestrator.config import load_settings
+from orchestrator.config import Settings, load_settings
+from orchestrator.errors import CatalogError
 from workers.tools import host_runner
 
 pytestmark = pytest.mark.slow
 
 LIGHT = load_catalog().select(["all"], include_heavy=False)
+#: the quickest entries (a few seconds each), for the tests that build again
+SMALL = load_catalog().select(["magenta-mnv2-transfer-fp16", "magenta-mnv2-predict-fp16"])
 #: entries whose reference size is a rounded figure the replica cannot meet; see the reason
 KNOWN_SIZE_GAPS = {
     "magenta-mnv2-transfer-int8": (
@@ -35,16 +41,37 @@ KNOWN_SIZE_GAPS = {
 }
 
 
+def _use_home(mp: pytest.MonkeyPatch, home: Path) -> Settings:
+    """A farm home of its own, no FARM_* from the caller, but the machine's converter cache."""
+    for key in [k for k in os.environ if k.startswith("FARM_") and k != "FARM_CONVERTER_CACHE"]:
+        mp.delenv(key)
+    mp.setenv("FARM_HOME", str(home))
+    return load_settings()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BuildResult]]:
-    home = tmp_path_factory.mktemp("zoo-home")
+    """Every light entry, built with the default jobs (one per CPU)."""
     with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("FARM_") and k != "FARM_CONVERTER_CACHE"]:
-            mp.delenv(key)
-        mp.setenv("FARM_HOME", str(home))
-        results = build_replicas(load_settings(), LIGHT)
+        results = build_replicas(_use_home(mp, tmp_path_factory.mktemp("zoo-home")), LIGHT)
         yield {r.entry.name: r for r in results}
         storage.dispose_engines()
+
+
+@pytest.fixture
+def other_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    yield _use_home(monkeypatch, tmp_path / "farm-home")
+    storage.dispose_engines()
+
+
+def _registered(settings: Settings) -> dict[str, tuple[object, ...]]:
+    from sqlalchemy import select
+
+    from orchestrator.schema import Model
+
+    with storage.session_scope(settings) as db:
+        return {m.name: (m.provenance, m.catalog_name, m.sha256, m.size_bytes)
+                for m in db.scalars(select(Model))}
 
 
 def _ids(entries: list[CatalogEntry]) -> list[str]:
@@ -117,3 +144,34 @@ def test_changed_recipe_triggers_a_rebuild(built: dict[str, BuildResult]) -> Non
     sidecar = Path(built[entry.name].path).with_suffix(".json")
     sidecar.write_text(sidecar.read_text().replace('"recipe_key": "', '"recipe_key": "old-'))
     assert [p.reason for p in plan_builds(load_settings(), [entry])] == ["recipe changed"]
+
+
+def test_parallel_results_in_catalog_order(built: dict[str, BuildResult]) -> None:
+    assert list(built) == _ids(LIGHT)
+
+
+def test_one_job_builds_and_registers_what_parallel_jobs_do(
+        built: dict[str, BuildResult], other_home: Settings) -> None:
+    zoo_home = built[LIGHT[0].name].path.parents[2]  # <home>/models/replicas/<name>.tflite
+    parallel = _registered(load_settings({"FARM_HOME": str(zoo_home)}))
+    sequential = build_replicas(other_home, SMALL, jobs=1)
+    assert [r.entry.name for r in sequential] == _ids(SMALL)
+    for result in sequential:
+        assert result.built
+        assert sha256_file(result.path) == sha256_file(built[result.entry.name].path)
+    rows = _registered(other_home)
+    assert rows == {e.replica_name: parallel[e.replica_name] for e in SMALL}
+
+
+def test_a_failed_build_names_its_replica_and_leaves_no_partial_file(other_home: Settings
+                                                                     ) -> None:
+    good = SMALL[0]
+    broken = dataclasses.replace(good, name="broken-recipe", replica=dataclasses.replace(
+        good.replica, params={**good.replica.params, "no_such_parameter": 1}))
+    with pytest.raises(CatalogError, match=r"building broken-recipe\.tflite\.building failed: "
+                                           r"TypeError.*no_such_parameter"):
+        build_replicas(other_home, [broken, good], jobs=2)
+    # the build in flight finished and was registered; the broken one left nothing behind
+    folder = other_home.home_path / "models" / "replicas"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{good.name}.json", f"{good.name}.tflite"]
+    assert list(_registered(other_home)) == [good.replica_name]

@@ -1,9 +1,10 @@
-"""Build one replica and convert it to TFLite. Runs INSIDE the converter environment only.
+"""Build replicas and convert them to TFLite. Runs INSIDE the converter environment only.
 
-Protocol (see ``models/converter/__init__.py``): one JSON request on stdin, one JSON response on
-stdout, logs on stderr, exit status 0 on success. This file imports TensorFlow and must never be
-imported by the farm itself. (If TensorFlow itself fails to import, the farm reports the dead
-converter with the tail of its stderr.)
+Protocol (see ``models/converter/__init__.py``): JSON lines, one request a line on stdin, one
+response a line on stdout for each, in order, until stdin closes; logs on stderr. One process
+serves many requests so TensorFlow's import (seconds) is paid once. This file imports TensorFlow and
+must never be imported by the farm itself. (If TensorFlow itself fails to import, the farm reports
+the dead converter with the tail of its stderr.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+# The responses own stdout: anything TensorFlow prints there, from Python or C++, would corrupt
+# them, so fd 1 becomes a copy of stderr before anything is imported.
+RESPONSES = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,7 +32,7 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2,
 )
 
-PROTOCOL = 1
+PROTOCOL = 2
 QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
 
 
@@ -69,13 +75,17 @@ def convert(model: Any, shapes: list[tuple[int, ...]], names: list[str], quantiz
 
 def build(request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
-
+    if not isinstance(request, dict):
+        raise ValueError(f"a request is a JSON object, not {type(request).__name__}")
     if request.get("protocol") != PROTOCOL:
         raise ValueError(f"protocol {request.get('protocol')!r}, this builder speaks {PROTOCOL}")
     quantization = request["quantization"]
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}")
     seed = int(request.get("seed", 0))
+    # a fresh Keras state per request: layer names and seeds, and so the bytes, must not depend on
+    # what this process built before
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tensors = request["inputs"]
     shapes = [tuple(int(d) for d in t["shape"][1:]) for t in tensors]
@@ -104,15 +114,22 @@ def build(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def respond(line: str) -> dict[str, Any]:
     try:
-        response = build(json.load(sys.stdin))
+        return build(json.loads(line))
     except Exception as exc:  # every failure must reach the farm as JSON, never as a hang
-        traceback.print_exc(file=sys.stderr)
-        response = {"protocol": PROTOCOL, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    json.dump(response, sys.stdout)
-    sys.stdout.write("\n")
-    return 0 if response["ok"] else 1
+        trace = traceback.format_exc()
+        sys.stderr.write(trace)
+        return {"protocol": PROTOCOL, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": "\n".join(trace.strip().splitlines()[-15:])}
+
+
+def main() -> int:
+    for line in sys.stdin:
+        if line.strip():
+            RESPONSES.write(json.dumps(respond(line)) + "\n")
+            RESPONSES.flush()
+    return 0
 
 
 if __name__ == "__main__":
