@@ -50,6 +50,11 @@ class Executor(Protocol):
     #: what ``--devices`` means when not given
     default_devices: tuple[str, ...]
 
+    def check(self) -> None:
+        """Raise ``PreflightError`` if what this executor needs does not answer (distributed:
+        the broker, within a few seconds)."""
+        ...
+
     def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
         """The named devices this executor can run on (``all``, ``local``, serials), and notes on
         devices it saw but cannot use."""
@@ -79,6 +84,9 @@ class EmbeddedExecutor:
     def __init__(self, settings: Settings, runners: RunnerFactory = runner_for) -> None:
         self.settings = settings
         self.runners = runners
+
+    def check(self) -> None:
+        """Nothing to reach: the run executes in this process."""
 
     def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
         ensure_local_device(db)
@@ -154,6 +162,9 @@ class DistributedExecutor:
     def __init__(self, settings: Settings, poll_s: float = 1.0) -> None:
         self.settings = settings
         self.poll_s = poll_s
+
+    def check(self) -> None:
+        dispatch.ping(self.settings)
 
     def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
         return resolve_live(db, names, heartbeat_max_age(self.settings)), []

@@ -2,8 +2,9 @@
 
 Embedded (no broker): the run executes in this process, to its end. Distributed: one task per
 device goes to its queue and the call returns at once, unless ``wait`` follows the run to its end.
-Bad input writes nothing: every list is parsed into the ``Submission`` before this is called, and
-planning happens in one transaction.
+Bad input writes nothing: every list is parsed into the ``Submission`` before this is called,
+``farm.preflight`` checks what the run needs before it is planned, and planning happens in one
+transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from farm.executors import Executor, Progress
+from farm.preflight import check_storage, preflight
 from farm.reports import Written, write_run_report
 from models.builtin import register_builtin_models
 from models.selection import resolve_models
@@ -42,11 +44,14 @@ class SubmitOutcome:
 
 
 def _plan(settings: Settings, executor: Executor, submission: Submission) -> Planned:
+    check_storage(settings)
+    executor.check()
     with session_scope(settings) as db:
         register_builtin_models(db, settings)
         models, notes = resolve_models(db, submission.models)
         devices, problems = executor.devices(db, submission.devices)
-        run = create_run(db, submission, models, devices)
+        defaults = preflight(settings, db, models, devices)
+        run = create_run(db, submission, models, devices, defaults=defaults)
         return Planned(run.id, len(devices), problems + notes)
 
 

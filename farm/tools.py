@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from orchestrator import repository
 from orchestrator.config import Settings
 from orchestrator.repository import ToolRef
 from orchestrator.schema import Tool
@@ -13,7 +14,7 @@ from orchestrator.storage import session_scope
 from workers.runners import HOST_RUNNER_NAME
 from workers.tools.registry import register_tool, write_host_runner_launcher
 
-__all__ = ["add_tool", "list_tools"]
+__all__ = ["add_tool", "ensure_host_runner", "list_tools"]
 
 
 def add_tool(settings: Settings, path: Path | None, *, abi: str, name: str | None = None,
@@ -32,3 +33,13 @@ def add_tool(settings: Settings, path: Path | None, *, abi: str, name: str | Non
 def list_tools(settings: Settings) -> list[ToolRef]:
     with session_scope(settings) as db:
         return [ToolRef.of(t) for t in db.scalars(select(Tool).order_by(Tool.abi, Tool.created_at))]
+
+
+def ensure_host_runner(settings: Settings, abi: str) -> tuple[ToolRef, bool]:
+    """The tool phones of ``abi`` will run, registering the host runner if there is none
+    (virtual phones run this host's LiteRT behind their adb shell); whether it was registered."""
+    with session_scope(settings) as db:
+        tools = repository.tools_for_abis(db, [abi])
+        if tools:
+            return tools[0], False
+    return add_tool(settings, None, abi=abi, host_runner=True), True

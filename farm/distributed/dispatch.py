@@ -13,17 +13,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 
+from kombu import Connection
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
 from farm.distributed.celery_app import CONTROL_QUEUE, celery_app, device_queue
 from orchestrator import repository
 from orchestrator.config import Settings
-from orchestrator.errors import BrokerError
+from orchestrator.errors import BrokerError, PreflightError
 from orchestrator.planning import nightly_run_id, shuffle_seed
 from orchestrator.storage import engine_safe_url, session_scope
 
-__all__ = ["enqueue_run", "revoke", "send_nightly"]
+__all__ = ["enqueue_run", "ping", "revoke", "send_nightly"]
 
 
 @contextmanager
@@ -34,6 +35,17 @@ def _broker(settings: Settings, action: str) -> Iterator[None]:
         raise BrokerError(f"cannot {action}: the broker {engine_safe_url(settings.broker_url)} "
                           f"did not answer ({exc})",
                           hint="check FARM_BROKER_URL and that Redis is up") from exc
+
+
+def ping(settings: Settings, timeout_s: float = 3.0) -> None:
+    """The broker answers within ``timeout_s``, or a ``PreflightError`` (before planning: a
+    run no worker can be sent must not be written)."""
+    try:
+        with _broker(settings, "reach the broker"), \
+                Connection(settings.broker_url, connect_timeout=timeout_s) as connection:
+            connection.ensure_connection(max_retries=0)  # no retries: one answer or none
+    except BrokerError as exc:
+        raise PreflightError(exc.message, hint=exc.hint) from exc
 
 
 def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:

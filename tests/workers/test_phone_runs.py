@@ -94,13 +94,15 @@ def test_submit_on_phones_pins_shuffles_caches_and_records(
 
 def test_phone_without_a_tool_for_its_abi(env: dict[str, str],
                                           phone_factory: Callable[..., ConnectedPhone]) -> None:
-    phone_factory(profile="nokia-1-3")  # 32-bit only: armeabi-v7a
+    nokia = phone_factory(profile="nokia-1-3")  # 32-bit only: armeabi-v7a
     result = farm("submit", "--devices", "all", "--models", "builtin-segmenter", "--threads", "1",
                   "--delegates", "xnnpack", "--repeats", "1", "--no-report", env=env)
-    assert result.returncode == 0
-    rows = json.loads(farm("results", _last_run(env), "-f", "json", env=env).stdout)
-    assert rows[0]["status"] == "failed" and rows[0]["error_kind"] == "tool"
-    assert "farm tools add" in rows[0]["error_message"] and "armeabi-v7a" in rows[0]["error_message"]
+    # pre-flight: one error before planning, not one identical failure per job
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (f"error: no benchmark tool is registered for ABI armeabi-v7a "
+            f"({_serial(nokia)})") in result.stderr
+    assert "farm tools add --host-runner --abi armeabi-v7a" in result.stderr
+    assert json.loads(farm("runs", "list", "-f", "json", env=env).stdout) == []
 
 
 def _last_run(env: dict[str, str]) -> str:
