@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from farm.cli._output import console
+from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from orchestrator.config import load_settings
 from orchestrator.storage import engine_safe_url
 
@@ -21,7 +20,11 @@ def _group() -> None:
 
 
 @app.command("show")
-def show(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
+) -> None:
     """Print every setting, its value and its source (default, farm.toml or environment)."""
     current = load_settings()
     rows = []
@@ -33,12 +36,7 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = F
             value = current.effective_database_url
         rows.append({"name": setting.name, "value": value, "source": setting.source,
                      "description": setting.description})
-    if as_json:
-        console.print_json(json.dumps(rows, default=str))
-        return
-    table = Table(title=f"farm configuration (file: {current.config_file or 'none'})")
-    for column in ("setting", "value", "source", "meaning"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], str(row["value"]), row["source"], row["description"])
-    console.print(table)
+    columns = (Column("setting", "name", name=True), Column("value", "value"),
+               Column("source", "source"), Column("meaning", "description", drop=1))
+    listing = Listing(f"farm configuration (file: {current.config_file or 'none'})", columns, rows)
+    print_listing(console, listing, Format.json if as_json else fmt, wide=wide)

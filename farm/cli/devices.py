@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from farm.cli._output import console, err_console
-from farm.devices import list_devices, show_device
+from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
+from farm.devices import DEVICE_FIELDS, list_devices, show_device
+from farm.tools import ensure_host_runner
 from orchestrator.config import load_settings
 from orchestrator.errors import DeviceError
+from workers.runners import HOST_RUNNER_NAME
 from workers.virtual_phone.fleet import start_fleet
 from workers.virtual_phone.phone import control
 from workers.virtual_phone.profile import available_profiles, load_profile
@@ -42,7 +45,20 @@ def simulate(
         int, typer.Option(help="TCP port of the first phone, the next ones follow; 0 = any")
     ] = 7100,
 ) -> None:
-    """Start N virtual phones, connect them to the adb server, run until Ctrl-C or SIGTERM."""
+    """Start N virtual phones, connect them to the adb server, run until Ctrl-C or SIGTERM.
+
+    Registers this host's LiteRT runner as the benchmark tool of the phones' ABI when that ABI
+    has none (virtual phones run it behind their adb shell), and says so.
+    """
+    abi = load_profile(profile).properties()["ro.product.cpu.abi"]
+    tool, registered = ensure_host_runner(load_settings(), abi)
+    if registered:
+        err_console.print(f"registered the host runner as the benchmark tool for {abi} "
+                          f"(virtual phones run it): {tool.path}")
+    elif tool.name != HOST_RUNNER_NAME:
+        err_console.print(Text(f"note: {abi} phones run {tool.name} {tool.version}, which a "
+                               "virtual phone cannot; for virtual phones register the host "
+                               f"runner: `farm tools add --host-runner --abi {abi}`"))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     fleet = start_fleet(count, profile=profile, faults=faults, base_port=base_port)
@@ -66,25 +82,33 @@ def simulate(
             signal.signal(sig, handler)
 
 
+def devices_listing(rows: list[dict[str, Any]]) -> Listing:
+    columns = (
+        Column("serial", "serial", name=True),
+        Column("state", "state"),
+        Column("kind", "kind", drop=5),
+        Column("model", "model"),
+        Column("SoC", "soc", drop=1),
+        Column("ABI", "abi", drop=4),
+        Column("OS", "os", drop=2),
+        Column("last seen (UTC)", "last_seen", drop=3, show=lambda t: f"{t:%Y-%m-%d %H:%M}"),
+    )
+    return Listing("devices", columns, rows, empty="no devices", export=DEVICE_FIELDS)
+
+
 @app.command("list")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
     scan: Annotated[bool, typer.Option(help="ask the adb server first (else: the last known)")
                     ] = True,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
     """This machine (local) and every phone the adb server sees, with state and record."""
     rows, problems = list_devices(load_settings(), scan)
     for problem in problems:
         err_console.print(f"[yellow]note:[/] {escape(problem)}")
-    if as_json:
-        console.print_json(json.dumps(rows, default=str))
-        return
-    table = Table("serial", "state", "kind", "model", "SoC", "ABI", "OS", "last seen (UTC)")
-    for row in rows:
-        table.add_row(*(escape(str(row[k] or "")) for k in ("serial", "state", "kind", "model",
-                                                             "soc", "abi", "os")),
-                      f"{row['last_seen']:%Y-%m-%d %H:%M}")
-    console.print(table)
+    print_listing(console, devices_listing(rows), Format.json if as_json else fmt, wide=wide)
 
 
 @app.command("show")
@@ -105,15 +129,21 @@ def fault(
     console.print_json(json.dumps(reply))
 
 
-@app.command("profiles")
-def profiles() -> None:
-    """The virtual phone profiles that ship with the farm."""
-    table = Table("profile", "model", "soc", "abi", "android")
+def profiles_listing() -> Listing:
+    rows = []
     for name in available_profiles():
         p = load_profile(name)
         props = p.properties()
-        table.add_row(
-            name, p.model, props["ro.soc.model"], props["ro.product.cpu.abi"],
-            f"{props['ro.build.version.release']} (SDK {props['ro.build.version.sdk']})",
-        )
-    console.print(table)
+        rows.append({"profile": name, "model": p.model, "soc": props["ro.soc.model"],
+                     "abi": props["ro.product.cpu.abi"],
+                     "android": f"{props['ro.build.version.release']} "
+                                f"(SDK {props['ro.build.version.sdk']})"})
+    columns = (Column("profile", "profile", name=True), Column("model", "model", name=True),
+               Column("soc", "soc"), Column("abi", "abi", drop=1), Column("android", "android"))
+    return Listing("virtual phone profiles", columns, rows)
+
+
+@app.command("profiles")
+def profiles(fmt: FormatOption = Format.table, wide: WideOption = False) -> None:
+    """The virtual phone profiles that ship with the farm."""
+    print_listing(console, profiles_listing(), fmt, wide=wide)

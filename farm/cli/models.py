@@ -7,7 +7,7 @@ files (``models.pull``).
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,9 +29,10 @@ from rich.progress import (
 from rich.table import Table
 
 from farm.cli._output import console, err_console
+from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from farm.zoo import add_models
 from models.catalog import load_catalog
-from models.inventory import list_models, show_model
+from models.inventory import ZooRow, list_models, show_model
 from models.pull import pull_official
 from models.replicas import SIZE_TOLERANCE, build_replicas
 from orchestrator.config import load_settings
@@ -51,19 +52,20 @@ def add(
     paths: Annotated[list[Path], typer.Argument(help=".tflite files to register")],
     name: Annotated[str | None, typer.Option(help="name (one file only); default: file stem")
                     ] = None,
+    wide: WideOption = False,
 ) -> None:
     """Register .tflite files: sha256, size, input and output tensors are read from each file."""
     if name and len(paths) > 1:
         raise typer.BadParameter("--name needs exactly one file", param_hint="--name")
     # One transaction: a bad file anywhere in the list registers none of them.
     rows = add_models(load_settings(), paths, name)
-    table = Table(title="registered models")
-    for column in ("name", "size MB", "sha256", "inputs", "outputs"):
-        table.add_column(column)
-    for m in rows:
-        table.add_row(m.name, f"{m.size_bytes / 1e6:.3f}", m.sha256[:12], _shape(m.inputs),
-                      _shape(m.outputs))
-    console.print(table)
+    columns = (Column("name", "name", name=True),
+               Column("size MB", "size_bytes", justify="right", show=_mb),
+               Column("sha256", "sha256", drop=3, show=lambda h: h[:12]),
+               Column("inputs", "inputs", drop=2, show=_shape),
+               Column("outputs", "outputs", drop=1, show=_shape))
+    print_listing(console, Listing("registered models", columns, [asdict(m) for m in rows]),
+                  wide=wide)
 
 
 Names = Annotated[list[str] | None, typer.Argument(help="catalog names, or `all` (default)")]
@@ -74,22 +76,26 @@ def _mb(size: int | None) -> str:
 
 
 @app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
+) -> None:
     """What the zoo and the registry hold here: provenance and size of every model."""
-    rows = list_models(load_settings())
-    if as_json:
-        console.print_json(json.dumps([row.__dict__ for row in rows]))
-        return
-    table = Table(title="models")
-    table.add_column("name", no_wrap=True)  # names are what users type: keep them whole
-    for column in ("provenance", "size MB", "reference MB"):
-        table.add_column(column)
-    table.add_column("status", overflow="fold")
-    for row in rows:
-        status = "ok" if row.available else (row.how_to_get or "file missing")
-        table.add_row(row.name, row.provenance, _mb(row.size_bytes),
-                      _mb(row.reference_size_bytes), status)
-    console.print(table)
+    rows = [{**asdict(row), "status": "ok" if row.available
+             else "file missing" if row.how_to_get is None else "not here"}
+            for row in list_models(load_settings())]
+    columns = (Column("name", "name", name=True), Column("provenance", "provenance", drop=2),
+               Column("size MB", "size_bytes", justify="right", show=_mb),
+               Column("reference MB", "reference_size_bytes", justify="right", drop=1, show=_mb),
+               Column("status", "status"))
+    listing = Listing("models", columns, rows, empty="no models",
+                      export=tuple(f.name for f in fields(ZooRow)))
+    fmt = Format.json if as_json else fmt
+    print_listing(console, listing, fmt, wide=wide)
+    if fmt is Format.table and any(row["status"] == "not here" for row in rows):
+        console.print("not here: build the replica offline with `farm models build NAME` (or "
+                      "all), or download the official file with `farm models pull NAME`")
 
 
 @app.command("show")

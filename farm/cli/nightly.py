@@ -13,18 +13,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from farm.cli._output import DeviceBars, alerts_table, console, err_console
+from farm.cli._output import DeviceBars, alerts_listing, console, err_console
+from farm.cli._tables import print_listing
 from farm.distributed.dispatch import send_nightly
 from farm.executors import executor_for
 from farm.nightly import NightlyOutcome, follow_nightly, run_nightly
+from farm.runs import run_details
+from farm.verdict import verdict
 from orchestrator.config import load_settings
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, ExitCode
 
 app = typer.Typer(add_completion=False)
-
-#: exit status of ``farm nightly`` when a confirmed regression exists
-REGRESSION_EXIT_CODE = 3
-
 
 @app.command("nightly")
 def nightly(
@@ -36,7 +35,7 @@ def nightly(
 ) -> None:
     """Run the nightly spec of farm.toml, screen and confirm regressions, store and post alerts.
 
-    Exits with status 3 when a confirmed regression exists.
+    Exit code: 3 a confirmed regression, else 1 when a job of the night's run failed, else 0.
     """
     current = load_settings()
     if not now:
@@ -61,7 +60,8 @@ def nightly(
             outcome = follow_nightly(current, datetime.now(UTC).date(), bars.update, on_submitted)
     _print(outcome, as_json)
     if outcome.regressions:
-        raise typer.Exit(REGRESSION_EXIT_CODE)
+        raise typer.Exit(ExitCode.REGRESSION)
+    raise typer.Exit(verdict(run_details(current, outcome.run_id).results).exit_code)
 
 
 def _print(outcome: NightlyOutcome, as_json: bool) -> None:
@@ -78,6 +78,6 @@ def _print(outcome: NightlyOutcome, as_json: bool) -> None:
                           f"{100 * result.suspect.change:+.1f}% ({result.suspect.stage}), {verdict} "
                           f"on {result.batches} re-run batches")
         if outcome.alerts:
-            console.print(alerts_table(outcome.alerts))
+            print_listing(console, alerts_listing(outcome.alerts))
     if outcome.webhook:
         err_console.print(f"webhook: {escape(outcome.webhook)}")

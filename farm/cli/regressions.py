@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from farm.cli._output import alerts_table, console
+from farm.cli._output import alerts_listing, console
+from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from farm.regressions import detect_csv, list_alerts, triage
 from orchestrator.config import load_settings
 from orchestrator.schema import ALERT_STATES
@@ -23,20 +21,20 @@ app = typer.Typer(help="Detect, list and triage performance regressions.", no_ar
 def detect(
     input_file: Annotated[Path, typer.Option("--input", help="CSV with series,night,value rows "
                                              "(one per session)")],
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
     """Run the screen and change-point stages over a CSV history (no confirmation re-runs)."""
     detections = detect_csv(input_file)
-    if as_json:
-        console.print_json(json.dumps([d.to_json() for d in detections]))
-        return
-    table = Table(title=f"{len(detections)} change(s)")
-    for column in ("series", "night", "direction", "change", "stage", "detected on"):
-        table.add_column(column)
-    for d in detections:
-        table.add_row(escape(d.series), str(d.night), d.direction, f"{d.change_pct:+.1f}%", d.stage,
-                      str(d.detected_on))
-    console.print(table)
+    columns = (Column("series", "series", name=True), Column("night", "night"),
+               Column("direction", "direction"),
+               Column("change", "change_pct", justify="right", show=lambda v: f"{v:+.1f}%"),
+               Column("stage", "stage", drop=2), Column("detected on", "detected_on", drop=1))
+    rows = [{**d.to_json(), "stage": d.stage, "detected_on": d.detected_on} for d in detections]
+    listing = Listing(f"{len(detections)} change(s)", columns, rows, empty="no changes",
+                      export=("series", "night", "direction", "change_pct"))
+    print_listing(console, listing, Format.json if as_json else fmt, wide=wide)
 
 
 @app.command("list")
@@ -46,16 +44,13 @@ def list_command(
     series: Annotated[str | None, typer.Option(help="only series whose label starts with this")
                       ] = None,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
     """List stored alerts, newest first."""
     alerts = list_alerts(load_settings(), states=tuple(state or ()), series=series, limit=limit)
-    if as_json:
-        console.print_json(json.dumps([a.to_json() for a in alerts]))
-    elif alerts:
-        console.print(alerts_table(alerts))
-    else:
-        console.print("no alerts")
+    print_listing(console, alerts_listing(alerts), Format.json if as_json else fmt, wide=wide)
 
 
 @app.command("triage")

@@ -10,12 +10,23 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from farm.cli._output import DeviceBars, console, err_console, print_notes, results_table
+from farm.cli._output import (
+    DeviceBars,
+    console,
+    err_console,
+    print_notes,
+    print_verdict,
+    results_listing,
+)
+from farm.cli._tables import Format, FormatOption, WideOption, print_listing
 from farm.executors import executor_for
 from farm.submit import Planned, SubmitOutcome
 from farm.submit import submit as submit_run
+from farm.verdict import verdict
 from orchestrator.config import load_settings
+from orchestrator.errors import ExitCode
 from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission, parse_delegates, parse_names, parse_threads
 
@@ -28,10 +39,12 @@ def submit(
     devices: Annotated[str | None, typer.Option(
         help="'all', 'local' or comma-separated serials (default: local; with a broker: "
              "every phone of a live worker)")] = None,
-    threads: Annotated[str, typer.Option(help="CPU thread counts, e.g. 1,2,4")] = "1,4",
+    threads: Annotated[str, typer.Option(
+        help="CPU thread counts, e.g. 1,2,4; auto: 1 and the device's big-core count")] = "auto",
     delegates: Annotated[str, typer.Option(
         help="comma-separated: xnnpack (LiteRT's default CPU path), cpu (builtin kernels without "
-             "XNNPACK), gpu, nnapi; or all")] = "xnnpack,gpu,nnapi",
+             "XNNPACK), gpu, nnapi; or all; auto: xnnpack, plus gpu and nnapi where the device "
+             "and its tool can run them")] = "auto",
     repeats: Annotated[int | None, typer.Option(
         help="independent sessions per config [default: 3, or farm.toml]")] = None,
     num_runs: Annotated[int | None, typer.Option(help="minimum measured runs per session")] = None,
@@ -42,8 +55,14 @@ def submit(
     report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
     wait: Annotated[bool, typer.Option(
         help="with a broker: follow the run until it ends (always, without one)")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
-    """Benchmark models on devices: plan the jobs, run them, print a summary and the report path."""
+    """Benchmark models on devices: plan the jobs, run them, print a summary and the report path.
+
+    Exit code: 0 every job done (or skipped as asked), 1 a job failed, 2 bad input or a
+    pre-flight problem (nothing written), 130 Ctrl-C. Queued without --wait: 0 once queued.
+    """
     # Parse every list before touching the database: bad input writes nothing.
     current = load_settings()
     executor = executor_for(current)
@@ -51,7 +70,8 @@ def submit(
     submission = Submission(
         models=parse_names(models, "--models"),
         devices=parse_names(devices or ",".join(executor.default_devices), "--devices"),
-        threads=parse_threads(threads), delegates=parse_delegates(delegates),
+        threads=None if threads == "auto" else parse_threads(threads),
+        delegates=None if delegates == "auto" else parse_delegates(delegates),
         spec=JobSpec.from_settings(current, repeats=repeats, num_runs=num_runs, min_secs=min_secs,
                                    pin=pin))
     planned: list[Planned] = []
@@ -59,7 +79,7 @@ def submit(
     def on_planned(plan: Planned) -> None:
         planned.append(plan)
         print_notes(plan.notes)
-        console.print(f"run [bold]{plan.run_id}[/]")
+        (console if fmt is Format.table else err_console).print(f"run [bold]{plan.run_id}[/]")
 
     follow = current.is_embedded or wait
     try:
@@ -75,19 +95,22 @@ def submit(
         else:
             err_console.print(f"[yellow]stopped following[/]: run {run_id} goes on; "
                               f"`farm watch {run_id}` or `farm cancel {run_id}`")
-        raise typer.Exit(130) from None
-    if follow:
-        _print_outcome(outcome)
-    else:
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if not follow:
         err_console.print(f"queued on {outcome.planned.devices} device(s); follow it with "
                           f"`farm watch {outcome.planned.run_id}`")
+        return
+    raise typer.Exit(_print_outcome(outcome, fmt, wide))
 
 
-def _print_outcome(outcome: SubmitOutcome) -> None:
+def _print_outcome(outcome: SubmitOutcome, fmt: Format, wide: bool) -> int:
     summary = outcome.summary
     assert summary is not None
-    console.print(results_table(outcome.results))
-    console.print(f"run {summary.id}: {summary.status}, {summary.done} done, {summary.failed} "
-                  f"failed, {summary.skipped} skipped")
+    print_listing(console, results_listing(outcome.results), fmt, wide=wide)
+    # CSV / JSON own stdout; the verdict goes beside them, on stderr
+    out = console if fmt is Format.table else err_console
+    judged = verdict(outcome.results)
+    print_verdict(summary.id, summary.status, judged, out)
     if outcome.report:
-        console.print(f"report: {outcome.report.path}")
+        out.print(Text(f"report: {outcome.report.path}"))
+    return judged.exit_code

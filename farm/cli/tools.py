@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from farm.cli._output import console
+from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from farm.tools import add_tool, list_tools
 from orchestrator.config import load_settings
+from orchestrator.repository import ToolRef
 
 app = typer.Typer(help="Register benchmark tools (benchmark_model builds) per ABI.",
                   no_args_is_help=True, add_completion=False)
@@ -36,11 +38,15 @@ def add(
                   f"sha256 {tool.sha256[:12]}")
 
 
+def tools_listing(tools: list[ToolRef]) -> Listing:
+    columns = (Column("name", "name", name=True), Column("version", "version"),
+               Column("ABI", "abi", name=True), Column("sha256", "sha256", show=lambda h: h[:12]),
+               Column("path", "path", drop=1))
+    return Listing("benchmark tools", columns, [asdict(t) for t in tools],
+                   empty="no tools registered: `farm tools add PATH --abi ABI`")
+
+
 @app.command("list")
-def list_() -> None:
+def list_(fmt: FormatOption = Format.table, wide: WideOption = False) -> None:
     """Every registered tool: name, version, ABI, sha256, file."""
-    tools = list_tools(load_settings())
-    table = Table("name", "version", "ABI", "sha256", "path")
-    for t in tools:
-        table.add_row(escape(t.name), escape(t.version), t.abi, t.sha256[:12], escape(t.path or ""))
-    console.print(table if tools else "no tools registered: `farm tools add PATH --abi ABI`")
+    print_listing(console, tools_listing(list_tools(load_settings())), fmt, wide=wide)

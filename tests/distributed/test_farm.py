@@ -59,6 +59,8 @@ def test_submission_spreads_across_two_workers(
     assert dist_env["FARM_DATABASE_URL"].startswith("postgresql")
     rows = json.loads(farm("results", run_id, "-f", "json", env=dist_env).stdout)
     assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
+    watched = farm("watch", run_id, env=dist_env, timeout=60)
+    assert watched.returncode == 0 and f"run {run_id}: done, 6 done, 0 failed" in watched.stdout
 
 
 def test_submit_without_live_workers_is_refused(dist_env: dict[str, str]) -> None:
@@ -90,6 +92,9 @@ def test_cancel_revokes_what_has_not_started(
     assert [(j.status, len(j.sessions)) for j in jobs] == [("cancelled", 0)]
     again = farm("cancel", run_id, env=dist_env)
     assert again.returncode == 2 and "already cancelled" in again.stderr
+    # a cancelled run is not a success, for scripts following it
+    watched = farm("watch", run_id, env=dist_env, timeout=60)
+    assert watched.returncode == 1 and "1 cancelled" in watched.stdout, watched.stdout
 
 
 def _queue_length(env: dict[str, str], serial: str) -> int:

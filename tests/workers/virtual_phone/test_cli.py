@@ -42,8 +42,16 @@ def test_simulate_connects_phones_lists_them_and_stops_on_sigterm(adb: AdbServer
         # serials are the phones' own (ro.serialno), not their transport addresses
         assert all(rows[s]["serial"] != s for s in serials)
         assert any(row["serial"] == "local" for row in rows.values())
+        # the phones' benchmark tool came with them (registered before they started): the host
+        # runner, for their ABI
+        listed = subprocess.run([sys.executable, "-m", "farm.cli", "tools", "list", "-f", "json"],
+                                env=env, capture_output=True, text=True, timeout=60, check=True)
+        assert [(t["name"], t["abi"]) for t in json.loads(listed.stdout)] == [
+            ("litert-host-runner", "arm64-v8a")]
         sim.send_signal(signal.SIGTERM)
         assert sim.wait(timeout=30) == 0
+        assert sim.stderr is not None
+        assert "registered the host runner as the benchmark tool for arm64-v8a" in sim.stderr.read()
     finally:
         if sim.poll() is None:
             sim.kill()
