@@ -8,7 +8,7 @@ import typer
 
 from farm.cli._output import console
 from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
-from orchestrator.config import load_settings
+from orchestrator.config import Settings, load_settings
 from orchestrator.storage import engine_safe_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -19,14 +19,7 @@ def _group() -> None:
     """Show the effective configuration."""
 
 
-@app.command("show")
-def show(
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
-    fmt: FormatOption = Format.table,
-    wide: WideOption = False,
-) -> None:
-    """Print every setting, its value and its source (default, farm.toml or environment)."""
-    current = load_settings()
+def config_listing(current: Settings) -> Listing:
     rows = []
     for setting in current.values.values():
         value = setting.value
@@ -38,5 +31,15 @@ def show(
                      "description": setting.description})
     columns = (Column("setting", "name", name=True), Column("value", "value"),
                Column("source", "source"), Column("meaning", "description", drop=1))
-    listing = Listing(f"farm configuration (file: {current.config_file or 'none'})", columns, rows)
+    return Listing(f"farm configuration (file: {current.config_file or 'none'})", columns, rows)
+
+
+@app.command("show")
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
+) -> None:
+    """Print every setting, its value and its source (default, farm.toml or environment)."""
+    listing = config_listing(load_settings())
     print_listing(console, listing, Format.json if as_json else fmt, wide=wide)

@@ -26,7 +26,6 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
 from farm.cli._output import console, err_console
 from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
@@ -34,7 +33,7 @@ from farm.zoo import add_models
 from models.catalog import load_catalog
 from models.inventory import ZooRow, list_models, show_model
 from models.pull import pull_official
-from models.replicas import SIZE_TOLERANCE, build_replicas
+from models.replicas import SIZE_TOLERANCE, BuildResult, build_replicas
 from orchestrator.config import load_settings
 
 __all__ = ["app"]
@@ -75,6 +74,18 @@ def _mb(size: int | None) -> str:
     return "-" if size is None else f"{size / 1e6:.3f}"
 
 
+def zoo_listing(zoo: list[ZooRow]) -> Listing:
+    rows = [{**asdict(row), "status": "ok" if row.available
+             else "file missing" if row.how_to_get is None else "not here"}
+            for row in zoo]
+    columns = (Column("name", "name", name=True), Column("provenance", "provenance", drop=2),
+               Column("size MB", "size_bytes", justify="right", show=_mb),
+               Column("reference MB", "reference_size_bytes", justify="right", drop=1, show=_mb),
+               Column("status", "status"))
+    return Listing("models", columns, rows, empty="no models",
+                   export=tuple(f.name for f in fields(ZooRow)))
+
+
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
@@ -82,15 +93,8 @@ def list_(
     wide: WideOption = False,
 ) -> None:
     """What the zoo and the registry hold here: provenance and size of every model."""
-    rows = [{**asdict(row), "status": "ok" if row.available
-             else "file missing" if row.how_to_get is None else "not here"}
-            for row in list_models(load_settings())]
-    columns = (Column("name", "name", name=True), Column("provenance", "provenance", drop=2),
-               Column("size MB", "size_bytes", justify="right", show=_mb),
-               Column("reference MB", "reference_size_bytes", justify="right", drop=1, show=_mb),
-               Column("status", "status"))
-    listing = Listing("models", columns, rows, empty="no models",
-                      export=tuple(f.name for f in fields(ZooRow)))
+    listing = zoo_listing(list_models(load_settings()))
+    rows = listing.rows
     fmt = Format.json if as_json else fmt
     print_listing(console, listing, fmt, wide=wide)
     if fmt is Format.table and any(row["status"] == "not here" for row in rows):
@@ -108,13 +112,13 @@ def show(name: Annotated[str, typer.Argument(help="registered name or catalog en
         e = d.catalog
         console.print(f"catalog: {e.name}: {e.task}, {e.backbone}, {e.dataset}, {e.quantization}; "
                       f"official {e.official.handle}")
-    tensors = Table(title="tensors")
-    for column in ("", "name", "shape", "dtype"):
-        tensors.add_column(column)
-    for kind, specs in (("input", d.file.inputs), ("output", d.file.outputs)):
-        for t in specs:
-            tensors.add_row(kind, t.name, "x".join(map(str, t.shape)), t.dtype)
-    console.print(tensors)
+    tensors = [{"kind": kind, "name": t.name, "shape": "x".join(map(str, t.shape)),
+                "dtype": t.dtype}
+               for kind, specs in (("input", d.file.inputs), ("output", d.file.outputs))
+               for t in specs]
+    columns = (Column("", "kind"), Column("name", "name", name=True),
+               Column("shape", "shape", name=True), Column("dtype", "dtype"))
+    print_listing(console, Listing("tensors", columns, tensors))
     m = d.metadata
     if m is None:
         console.print("metadata: none (the file carries no TFLite metadata)")
@@ -132,6 +136,26 @@ def show(name: Annotated[str, typer.Argument(help="registered name or catalog en
         console.print(f"  {file}: {len(lines)} labels ({preview})")
 
 
+def replicas_listing(results: list[BuildResult]) -> Listing:
+    rows = [{"name": r.entry.replica_name, "size_bytes": r.size_bytes,
+             "reference_bytes": r.entry.reference_size_bytes, "deviation": r.deviation,
+             "seconds": r.seconds if r.built else None, "built": r.built,
+             "size_ok": r.within_tolerance} for r in results]
+    columns = (
+        Column("name", "name", name=True),
+        Column("size B", "size_bytes", justify="right", show=lambda b: f"{b:,}"),
+        Column("reference B", "reference_bytes", justify="right", drop=2,
+               show=lambda b: "-" if b is None else f"{b:,}"),
+        Column("deviation", "deviation", justify="right",
+               show=lambda d: "-" if d is None else f"{d:+.1%}"),
+        Column("built in s", "seconds", justify="right", drop=1,
+               show=lambda s: "cached" if s is None else f"{s:.1f}"),
+        Column("size", "size_ok", show=lambda ok: {None: "-", True: "ok"}.get(
+            ok, f">{SIZE_TOLERANCE:.0%} off"), style=lambda ok: "red" if ok is False else ""),
+    )
+    return Listing("replicas", columns, rows)
+
+
 @app.command("build")
 def build(
     names: Names = None,
@@ -141,6 +165,8 @@ def build(
     jobs: Annotated[int | None, typer.Option(
         min=1, help="replicas built at once, each in its own TensorFlow process (default: one "
                     "per CPU; 1 builds one after another)")] = None,
+    fmt: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
     """Build random-weight architecture replicas of catalog entries, offline."""
     entries = load_catalog().select(names or ["all"], include_heavy=not skip_heavy)
@@ -175,18 +201,7 @@ def build(
     with Live(Group(steps, bar), console=err_console):
         results = build_replicas(load_settings(), entries, force=force, jobs=jobs,
                                  progress=progress)
-    table = Table(title="replicas")
-    for column in ("name", "size B", "reference B", "deviation", "built in s", ""):
-        table.add_column(column)
-    for r in results:
-        deviation = "-" if r.deviation is None else f"{r.deviation:+.1%}"
-        verdict = {None: "", True: "ok", False: f"[red]>{SIZE_TOLERANCE:.0%} off[/]"}[
-            r.within_tolerance]
-        seconds = "cached" if not r.built else f"{r.seconds:.1f}" if r.seconds else "-"
-        table.add_row(r.entry.replica_name, f"{r.size_bytes:,}",
-                      f"{r.entry.reference_size_bytes:,}" if r.entry.reference_size_bytes else "-",
-                      deviation, seconds, verdict)
-    console.print(table)
+    print_listing(console, replicas_listing(results), fmt, wide=wide)
 
 
 @app.command("pull")

@@ -11,10 +11,23 @@ from farm.cli._output import alerts_listing, console
 from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from farm.regressions import detect_csv, list_alerts, triage
 from orchestrator.config import load_settings
+from orchestrator.regression import Detection
 from orchestrator.schema import ALERT_STATES
 
 app = typer.Typer(help="Detect, list and triage performance regressions.", no_args_is_help=True,
                   add_completion=False)
+
+
+def detections_listing(detections: list[Detection]) -> Listing:
+    # series labels are long: the change's sign says the direction (+: slower), the night goes
+    # before it
+    columns = (Column("series", "series", name=True), Column("night", "night", drop=3),
+               Column("direction", "direction", drop=4),
+               Column("change", "change_pct", justify="right", show=lambda v: f"{v:+.1f}%"),
+               Column("stage", "stage", drop=2), Column("detected on", "detected_on", drop=1))
+    rows = [{**d.to_json(), "stage": d.stage, "detected_on": d.detected_on} for d in detections]
+    return Listing(f"{len(detections)} change(s)", columns, rows, empty="no changes",
+                   export=("series", "night", "direction", "change_pct"))
 
 
 @app.command("detect")
@@ -26,14 +39,7 @@ def detect(
     wide: WideOption = False,
 ) -> None:
     """Run the screen and change-point stages over a CSV history (no confirmation re-runs)."""
-    detections = detect_csv(input_file)
-    columns = (Column("series", "series", name=True), Column("night", "night"),
-               Column("direction", "direction"),
-               Column("change", "change_pct", justify="right", show=lambda v: f"{v:+.1f}%"),
-               Column("stage", "stage", drop=2), Column("detected on", "detected_on", drop=1))
-    rows = [{**d.to_json(), "stage": d.stage, "detected_on": d.detected_on} for d in detections]
-    listing = Listing(f"{len(detections)} change(s)", columns, rows, empty="no changes",
-                      export=("series", "night", "direction", "change_pct"))
+    listing = detections_listing(detect_csv(input_file))
     print_listing(console, listing, Format.json if as_json else fmt, wide=wide)
 
 

@@ -44,7 +44,7 @@ SURFACE = [
     ('models list', ['--json', ('--format', '-f'), '--wide']),
     ('models show', ['<name>']),
     ('models build', ['<names>', ('--force', '--no-force'), ('--no-skip-heavy', '--skip-heavy'),
-                      '--jobs']),
+                      '--jobs', ('--format', '-f'), '--wide']),
     ('models pull', ['<names>', ('--force', '--no-force')]),
     ('config show', ['--json', ('--format', '-f'), '--wide']),
     ('db upgrade', ['<revision>']),

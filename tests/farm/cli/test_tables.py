@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,19 @@ from rich.console import Console
 
 from farm.cli._output import alerts_listing, results_listing
 from farm.cli._tables import Column, Format, Listing, fit, print_listing
+from farm.cli.config import config_listing
 from farm.cli.devices import devices_listing, profiles_listing
+from farm.cli.models import replicas_listing, zoo_listing
+from farm.cli.regressions import detections_listing
 from farm.cli.runs import runs_listing
 from farm.cli.tools import tools_listing
+from models.catalog import load_catalog
+from models.inventory import ZooRow
+from models.replicas import BuildResult
 from orchestrator.alerts import AlertView
+from orchestrator.config import load_settings
 from orchestrator.queries import ResultRow, RunSummary
+from orchestrator.regression import Detection
 from orchestrator.repository import ToolRef
 
 LONG_MODELS = ["deeplabv3-mnv2-dm05-pascal-int8-replica", "magenta-inceptionv3-transfer-fp16-replica",
@@ -61,7 +70,22 @@ def _listings() -> dict[str, tuple[Listing, list[str]]]:
                        23, {}) for rid in ("nightly-20260201-abcdef", "3fa9c2d1")]
     tools = [ToolRef(1, "benchmark_model_plus_flex", "TF 2.16.1 (r2.16 nightly build)", "b" * 64,
                      "arm64-v8a", "/var/lib/farm/tools/a/very/long/path/to/benchmark_model")]
+    entries = load_catalog().entries
+    zoo = [ZooRow(e.replica_name, "replica", 2_500_000, e.name, e.reference_size_bytes, True)
+           for e in entries]
+    zoo.append(ZooRow(entries[0].name, "-", None, entries[0].name, None, False,
+                      f"farm models build {entries[0].name}  |  farm models pull {entries[0].name}"))
+    built = [BuildResult(e, Path(f"/x/{e.name}.tflite"), 2_400_000, True, 10, 12.5)
+             for e in entries]
+    detections = [Detection(f"{m}/R5CT30XYZAB/xnnpackx4/2.16", date(2026, 2, 10),
+                            date(2026, 2, 12), "regression", 9.5, 0.001, "changepoint", 100.0,
+                            109.5, (date(2026, 1, 1), date(2026, 2, 9))) for m in LONG_MODELS]
     return {
+        "config": (config_listing(load_settings({})),
+                   ["home", "database_url", "nightly_confirm_gap_s", "session_timeout_s"]),
+        "detections": (detections_listing(detections), [d.series for d in detections]),
+        "models": (zoo_listing(zoo), [e.replica_name for e in entries] + [entries[0].name]),
+        "replicas": (replicas_listing(built), [e.replica_name for e in entries]),
         "results": (results_listing(results), LONG_MODELS + SERIALS),
         "alerts": (alerts_listing([_alert(m) for m in LONG_MODELS]), LONG_MODELS),
         "runs": (runs_listing(runs), ["nightly-20260201-abcdef", "3fa9c2d1"]),
