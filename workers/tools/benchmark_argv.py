@@ -26,7 +26,7 @@ class SessionSpec:
     graph: str
     num_threads: int
     delegate: str
-    num_runs: int = 20
+    num_runs: int = 10
     min_secs: float = 1.0
     max_secs: float = 60.0
     warmup_runs: int = 1
