@@ -31,6 +31,7 @@ from farm.cli._output import console, err_console
 from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
 from farm.zoo import add_models
 from models.catalog import load_catalog
+from models.converter import venv
 from models.inventory import ZooRow, list_models, show_model
 from models.pull import pull_official
 from models.replicas import SIZE_TOLERANCE, BuildResult, build_replicas
@@ -170,7 +171,8 @@ def build(
 ) -> None:
     """Build random-weight architecture replicas of catalog entries, offline."""
     entries = load_catalog().select(names or ["all"], include_heavy=not skip_heavy)
-    # the converter environment, then one line per replica being built, above the overall bar
+    # one line per replica being built, above the bars of the converter environment (first run)
+    # and of the replicas
     steps = Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
                      TimeElapsedColumn(), console=err_console)
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -180,13 +182,26 @@ def build(
     lines: dict[str, TaskID] = {}
     cached = 0
 
+    def env_line(line: str) -> None:
+        # pip names each package as it fetches it, then installs them all in one step: a bar over
+        # the pinned requirements plus that last step
+        task = lines.get("environment")
+        if task is None:
+            return
+        if line.startswith(("Collecting ", "Processing ")):
+            bar.update(task, completed=min(bar.tasks[task].completed + 1,
+                                           venv.requirement_count()))
+        elif line.startswith("Installing collected packages"):
+            bar.update(task, description="converter environment: installing TensorFlow")
+
     def progress(name: str, phase: str) -> None:
         nonlocal cached
         if phase == "environment":
-            lines[name] = steps.add_task("converter environment (the first run installs "
-                                         "TensorFlow, ~1 min)", total=1)
+            lines["environment"] = bar.add_task(
+                "converter environment: fetching TensorFlow", total=venv.requirement_count() + 1)
         elif phase == "ready":
-            steps.update(lines.pop(name), completed=1, description="converter environment")
+            task = lines.pop("environment")
+            bar.update(task, completed=bar.tasks[task].total, description="converter environment")
         elif phase == "up to date":
             # a cached replica costs nothing: out of the bar, so the ETA counts builds only
             cached += 1
@@ -200,7 +215,7 @@ def build(
 
     with Live(Group(steps, bar), console=err_console):
         results = build_replicas(load_settings(), entries, force=force, jobs=jobs,
-                                 progress=progress)
+                                 progress=progress, on_env_line=env_line)
     print_listing(console, replicas_listing(results), fmt, wide=wide)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orchestrator.errors import CatalogError
 
-__all__ = ["REQUIREMENTS", "cache_root", "ensure_env", "env_key"]
+__all__ = ["REQUIREMENTS", "cache_root", "ensure_env", "env_key", "requirement_count"]
 
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
 _MARKER = ".farm-converter-complete"
@@ -43,6 +43,12 @@ def env_key(requirements: Path = REQUIREMENTS) -> str:
     digest.update(f"{sys.version_info.major}.{sys.version_info.minor}".encode())
     digest.update(platform.machine().encode())
     return digest.hexdigest()[:16]
+
+
+def requirement_count(requirements: Path = REQUIREMENTS) -> int:
+    """The pinned packages pip installs (what a progress bar over the install counts)."""
+    return sum(1 for line in requirements.read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.lstrip().startswith("#"))
 
 
 def _python(folder: Path) -> Path:
