@@ -6,7 +6,11 @@ import csv
 import io
 import json
 import re
+import signal
 import statistics
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,3 +134,29 @@ def test_execute_job_is_idempotent_and_resumes(farm_db_env: dict[str, str]) -> N
         # (its row id may be reused: SQLite hands out the highest rowid again once it is deleted)
         assert again[0] == first[0] and again[2] == first[2]
         assert _aware(again[1][1]) >= resumed_at > _aware(first[1][1])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_keeps_what_finished_and_exits_130(clean_env: dict[str, str]) -> None:
+    env = clean_env | {"FARM_REPEATS": "40"}  # long enough to be interrupted mid-run
+    process = subprocess.Popen([sys.executable, "-m", "farm.cli", "submit", "--models",
+                                "builtin-stylizer", "--threads", "1", "--no-report"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    run_id = re.search(r"run (\w{8})", process.stdout.readline()).group(1)  # type: ignore[union-attr]
+    with _db(env) as db:  # interrupt once a session is stored
+        deadline = time.monotonic() + 120
+        while not db.scalar(select(func.count()).select_from(Session)):
+            assert time.monotonic() < deadline, "no session was stored"
+            time.sleep(0.2)
+            db.expire_all()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert f"stopped: run {run_id} cancelled; finished jobs are kept" in err
+    with _db(env) as db:
+        run = db.get(Run, run_id)
+        assert run is not None and run.status == "cancelled"
+        (job,) = run.jobs
+        # the session under way when Ctrl-C came finished and was stored; nothing more started
+        assert 1 <= len(job.sessions) < 40 and all(s.status == "ok" for s in job.sessions)
