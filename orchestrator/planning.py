@@ -14,7 +14,8 @@ the plan. Rules:
   its execution is recorded, however often it is delivered.
 - Devices are named by serial, ``local`` or ``all``: in embedded mode every online phone the last
   scan recorded (``resolve_devices``), in distributed mode every phone of a live worker
-  (``resolve_live``: registered with a recent heartbeat).
+  (``resolve_live``: registered with a recent heartbeat); or chosen by what they are, with a
+  selector (``model:"Pixel 7",android>=14``, ``orchestrator.selectors``) among those.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from orchestrator.config import Settings, default_settings
 from orchestrator.errors import PlanError
 from orchestrator.jobspec import JobSpec
 from orchestrator.schema import Device, Job, Model, Run, utcnow
+from orchestrator.selectors import is_selector, parse_selector
 
 __all__ = [
     "DELEGATE_NAMES",
@@ -198,10 +200,25 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
+def _selected(candidates: Sequence[Device], names: Sequence[str], what: str) -> list[Device]:
+    """The candidates a selector (``--devices model:"Pixel 7",android>=14``) matches, or a
+    ``PlanError`` naming the selector and what there is to choose from."""
+    selector = parse_selector(names)
+    chosen = selector.select(candidates)
+    if not chosen:
+        there = ", ".join(f"{d.serial} ({d.model or d.kind})" for d in candidates) or "none"
+        raise PlanError(f"--devices {selector} matches no {what}",
+                        hint=f"{what}s: {there}; see `farm devices list --select '{selector}'`")
+    return chosen
+
+
 def resolve_devices(db: Session, names: Sequence[str]) -> list[Device]:
-    """``all`` = every online phone (adb); ``local`` = this machine; else serials. A named device
-    that is not online is an error (its state says why); unknown names are errors too."""
+    """``all`` = every online phone (adb); ``local`` = this machine; else serials, or a selector
+    over every online device (``orchestrator.selectors``). A named device that is not online is an
+    error (its state says why); unknown names are errors too."""
     rows = list(db.scalars(select(Device).order_by(Device.serial)))
+    if is_selector(names):
+        return _selected([r for r in rows if r.state == "device"], names, "online device")
     by_serial = {row.serial: row for row in rows}
     chosen: dict[str, Device] = {}
     for name in names:
@@ -252,8 +269,11 @@ def live_devices(db: Session, max_age_s: float) -> list[Device]:
 
 
 def resolve_live(db: Session, names: Sequence[str], max_age_s: float) -> list[Device]:
-    """``all`` = every live phone; named devices must be live too (a worker must own them)."""
+    """``all`` = every live phone; named devices must be live too (a worker must own them); a
+    selector chooses among the live phones."""
     live = {d.serial: d for d in live_devices(db, max_age_s)}
+    if is_selector(names):
+        return _selected(list(live.values()), names, "live phone")
     chosen: list[Device] = []
     for name in names:
         if name == "all":

@@ -93,7 +93,7 @@ def devices_listing(rows: list[dict[str, Any]]) -> Listing:
         Column("OS", "os", drop=2),
         Column("last seen (UTC)", "last_seen", drop=3, show=lambda t: f"{t:%Y-%m-%d %H:%M}"),
     )
-    return Listing("devices", columns, rows, empty="no devices", export=DEVICE_FIELDS)
+    return Listing("devices", columns, rows, empty="no device matches", export=DEVICE_FIELDS)
 
 
 @app.command("list")
@@ -101,11 +101,14 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
     scan: Annotated[bool, typer.Option(help="ask the adb server first (else: the last known)")
                     ] = True,
+    select: Annotated[str | None, typer.Option(
+        help='only the devices a selector matches, e.g. model:"Pixel 7",android>=14 (the same as '
+             "`farm submit --devices`)")] = None,
     fmt: FormatOption = Format.table,
     wide: WideOption = False,
 ) -> None:
     """This machine (local) and every phone the adb server sees, with state and record."""
-    rows, problems = list_devices(load_settings(), scan)
+    rows, problems = list_devices(load_settings(), scan, select)
     for problem in problems:
         err_console.print(f"[yellow]note:[/] {escape(problem)}")
     print_listing(console, devices_listing(rows), Format.json if as_json else fmt, wide=wide)

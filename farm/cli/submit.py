@@ -37,8 +37,10 @@ app = typer.Typer(add_completion=False)
 def submit(
     models: Annotated[str, typer.Option(help="'all' or comma-separated model names")] = "all",
     devices: Annotated[str | None, typer.Option(
-        help="'all', 'local' or comma-separated serials (default: local; with a broker: "
-             "every phone of a live worker)")] = None,
+        help="'all', 'local', comma-separated serials, or a selector such as "
+             "model:\"Pixel 7\",android>=14 (abi, soc, gpu, host, sdk, ram>=8G, ...; see "
+             "`farm devices list --select`) [default: local; with a broker: every phone of a "
+             "live worker]")] = None,
     threads: Annotated[str, typer.Option(
         help="CPU thread counts, e.g. 1,2,4; auto: 1 and the device's big-core count")] = "auto",
     delegates: Annotated[str, typer.Option(

@@ -34,7 +34,7 @@ SURFACE = [
     ('regressions list', ['--state', '--series', '--limit', '--json', ('--format', '-f'), '--wide']),
     ('regressions triage', ['<alert_id>', '<state>']),
     ('devices simulate', [('--count', '-n'), ('--profile', '-p'), '--faults', '--base-port']),
-    ('devices list', ['--json', ('--no-scan', '--scan'), ('--format', '-f'), '--wide']),
+    ('devices list', ['--json', ('--no-scan', '--scan'), '--select', ('--format', '-f'), '--wide']),
     ('devices show', ['<serial>']),
     ('devices fault', ['<serial>', '<spec>', '--clear']),
     ('devices profiles', [('--format', '-f'), '--wide']),

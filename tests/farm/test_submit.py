@@ -160,3 +160,18 @@ def test_ctrl_c_stops_cleanly_keeps_what_finished_and_exits_130(clean_env: dict[
         (job,) = run.jobs
         # the session under way when Ctrl-C came finished and was stored; nothing more started
         assert 1 <= len(job.sessions) < 40 and all(s.status == "ok" for s in job.sessions)
+
+
+def test_devices_chosen_by_selector(farm_env: dict[str, str]) -> None:
+    none = farm("submit", "--devices", 'model:"Galaxy S24",android>=14', "--models",
+                "builtin-segmenter", env=farm_env)
+    assert none.returncode == 2, none.stdout + none.stderr
+    assert "error: --devices model:Galaxy S24,android>=14 matches no online device" in none.stderr
+    assert json.loads(farm("runs", "list", "-f", "json", env=farm_env).stdout) == []
+    listed = farm("devices", "list", "--no-scan", "--select", "kind:local", "-f", "json",
+                  env=farm_env)
+    assert [row["serial"] for row in json.loads(listed.stdout)] == ["local"]
+    ran = farm("submit", "--devices", "kind:local", "--models", "builtin-segmenter", "--threads",
+               "1", "--repeats", "1", "--no-report", env=farm_env)
+    assert ran.returncode == 0, ran.stderr
+    assert "run " in ran.stdout and "1 done, 0 failed" in ran.stdout
