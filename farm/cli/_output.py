@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,10 +23,13 @@ from rich.progress import (
 from rich.text import Text
 
 from farm.cli._tables import Column, Listing
-from farm.verdict import Verdict
-from orchestrator.alerts import AlertView
-from orchestrator.progress import DeviceProgress
 from orchestrator.queries import ResultRow
+
+if TYPE_CHECKING:
+    # types only: orchestrator.alerts pulls in scipy.stats (0.6 s), which `farm submit` never needs
+    from farm.verdict import Verdict
+    from orchestrator.alerts import AlertView
+    from orchestrator.progress import DeviceProgress
 
 __all__ = ["DeviceBars", "alerts_listing", "console", "err_console", "fmt_ms", "print_notes",
            "print_verdict", "results_listing"]

@@ -150,3 +150,16 @@ def test_the_rules_have_teeth(layer: str, tmp_path: Path) -> None:
     probe.write_text(f"def f():\n    import {upward}\n")
     (imported, _, nested), = _imports(probe)
     assert nested and imported.split(".")[0] not in ALLOWED[layer]
+
+
+def test_farm_submit_does_not_load_what_only_other_commands_need() -> None:
+    """scipy and otava (the nightly's statistics; scipy.stats alone takes 0.6 s to import) are not
+    on the path from `farm submit` to its first session."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, farm.cli.submit; "
+                               "print(sorted(m for m in ('scipy', 'otava') if m in sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    assert loaded == "[]"
