@@ -3,14 +3,14 @@
 A problem that would fail many jobs the same way (no benchmark tool for an ABI, a model file that
 does not load, a database or FARM_HOME this process cannot write) is one ``PreflightError``
 naming the fix, raised before anything is written: exit code 2, not one identical failure per
-job. The checks also learn what each device can run, the ``DeviceDefaults`` that fill the
+job (FARM_HOME's own check is storage's ``prepare_home``, whose ``ConfigError`` exits 2 too). The
+checks also learn what each device can run, the ``DeviceDefaults`` that fill the
 thread counts and delegates a submission leaves out.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from orchestrator.config import Settings
 from orchestrator.errors import ModelError, PreflightError
 from orchestrator.planning import DeviceDefaults, device_defaults
 from orchestrator.schema import Device, Model
+from orchestrator.storage import prepare_home
 from workers.runners import HOST_RUNNER_NAME
 from workers.runners.base import verify_model
 
@@ -31,19 +32,7 @@ __all__ = ["check_models", "check_storage", "check_tools", "preflight"]
 
 def check_storage(settings: Settings) -> None:
     """FARM_HOME (tools, reports, replicas) and an SQLite database must be writable."""
-    home = settings.home_path
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PreflightError(f"cannot create FARM_HOME {home}: {exc.strerror}",
-                             hint="set FARM_HOME to a folder you can write") from exc
-    try:
-        with tempfile.NamedTemporaryFile(dir=home, prefix=".farm-write-check-"):
-            pass
-    except OSError as exc:
-        raise PreflightError(f"FARM_HOME {home} is not writable: {exc.strerror}",
-                             hint="set FARM_HOME to a folder you can write, or fix its "
-                                  "permissions") from exc
+    prepare_home(settings)
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite" and url.database:
         database = Path(url.database)

@@ -8,7 +8,7 @@ SQLAlchemy errors are translated into ``StorageError`` here and nowhere else.
 
 from __future__ import annotations
 
-import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +35,7 @@ __all__ = [
     "get_engine",
     "head_revision",
     "migration_engine",
+    "prepare_home",
     "session_scope",
     "upgrade",
 ]
@@ -86,21 +87,26 @@ def migration_engine(settings: Settings) -> Engine:
     """A plain engine on the configured database, for ``farm db``: unlike ``get_engine`` it works
     on a database that is not at the head revision yet."""
     if settings.values["database_url"].value is None:
-        _prepare_sqlite_home(settings)
+        prepare_home(settings)
     return create_engine(settings.effective_database_url)
 
 
-def _prepare_sqlite_home(settings: Settings) -> None:
-    """Create FARM_HOME, or say clearly why it cannot be used. Only for the default SQLite URL."""
+def prepare_home(settings: Settings) -> None:
+    """Create FARM_HOME, or say clearly why it cannot be used: it holds the embedded database,
+    tools, replicas and reports. Writability is tried with a file, not read off the mode bits
+    (root passes ``os.access`` on a read-only file system)."""
     home = settings.home_path
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create FARM_HOME {home}: {exc.strerror}",
                           hint="set FARM_HOME to a writable folder") from exc
-    if not os.access(home, os.W_OK | os.X_OK):
-        raise ConfigError(f"FARM_HOME {home} is not writable",
-                          hint="set FARM_HOME to a writable folder") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".farm-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"FARM_HOME {home} is not writable: {exc.strerror}",
+                          hint="set FARM_HOME to a writable folder") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -122,7 +128,7 @@ def get_engine(settings: Settings) -> Engine:
             return engine
         embedded = settings.values["database_url"].value is None
         if embedded:
-            _prepare_sqlite_home(settings)
+            prepare_home(settings)
         try:
             if url.startswith("sqlite"):
                 engine = create_engine(url, connect_args={"check_same_thread": False})
