@@ -25,7 +25,6 @@ from orchestrator.planning import DeviceDefaults, device_defaults
 from orchestrator.schema import Device, Model
 from orchestrator.storage import prepare_home
 from workers.runners import HOST_RUNNER_NAME
-from workers.runners.base import verify_model
 
 __all__ = ["check_models", "check_storage", "check_tools", "preflight"]
 
@@ -49,10 +48,12 @@ def check_models(models: Sequence[Model]) -> None:
     problems = []
     for model in models:
         try:
-            verify_model(model.path, model.sha256)
-            inspect_model(model.path)
+            info = inspect_model(model.path)  # one read: it parses and hashes the same bytes
         except ModelError as exc:
             problems.append(f"{model.name}: {exc.message}")
+            continue
+        if info.sha256 != model.sha256:
+            problems.append(f"{model.name}: {model.path} changed since it was registered")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise PreflightError(f"{len(problems)} model(s) cannot be loaded: "

@@ -105,7 +105,7 @@ def inspect_model(path: Path | str) -> ModelFileInfo:
         raise ModelError(f"{path} is a corrupt TFLite model: {exc}", hint=hint) from exc
     return ModelFileInfo(
         path=path,
-        sha256=sha256_file(path),
+        sha256=hashlib.sha256(data).hexdigest(),  # the bytes just parsed, not a second read
         size_bytes=len(data),
         inputs=inputs,
         outputs=outputs,

@@ -113,6 +113,18 @@ def test_a_model_that_does_not_load_is_named(db_env: dict[str, str]) -> None:
     assert "farm models add" in (info.value.hint or "")
 
 
+def test_a_model_file_replaced_since_it_was_registered_is_named(db_env: dict[str, str]) -> None:
+    settings = load_settings()
+    with session_scope(settings) as db:
+        register_builtin_models(db, settings)
+        segmenter, stylizer = models_by_name(db, ["builtin-segmenter", "builtin-stylizer"])
+        # a valid TFLite file, but not the one the jobs would claim to measure
+        Path(stylizer.path).write_bytes(Path(segmenter.path).read_bytes())
+        with pytest.raises(PreflightError, match="builtin-stylizer: .* changed since it was "
+                                                 "registered"):
+            check_models([segmenter, stylizer])
+
+
 def test_a_broker_that_does_not_answer_fails_before_planning(db_env: dict[str, str],
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
