@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Column", "Format", "FormatOption", "Listing", "WideOption", "fit", "print_listing",
-           "render_table"]
+__all__ = ["Column", "Format", "FormatOption", "JsonOption", "Listing", "WideOption", "fit",
+           "print_listing", "render_table"]
 
 
 class Format(StrEnum):
@@ -41,6 +41,8 @@ class Format(StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f",
                                               help="table, or every column as csv or json")]
 WideOption = Annotated[bool, typer.Option("--wide", help="every column, however wide the table")]
+#: the ``--json`` flag these commands had before ``--format``, kept for scripts that use it
+JsonOption = Annotated[bool, typer.Option("--json", help="same as --format json")]
 
 _MIN_CUT = 6  # a cut column keeps at least this many characters (or its header's)
 

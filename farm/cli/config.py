@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from farm.cli._output import console
-from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
+from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
 from orchestrator.config import Settings, load_settings
 from orchestrator.storage import engine_safe_url
 
@@ -36,7 +34,7 @@ def config_listing(current: Settings) -> Listing:
 
 @app.command("show")
 def show(
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    as_json: JsonOption = False,
     fmt: FormatOption = Format.table,
     wide: WideOption = False,
 ) -> None:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from farm.cli._output import console, err_console
-from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
+from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
 from farm.devices import DEVICE_FIELDS, list_devices, show_device
 from farm.tools import ensure_host_runner
 from orchestrator.config import load_settings
@@ -98,7 +98,7 @@ def devices_listing(rows: list[dict[str, Any]]) -> Listing:
 
 @app.command("list")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    as_json: JsonOption = False,
     scan: Annotated[bool, typer.Option(help="ask the adb server first (else: the last known)")
                     ] = True,
     select: Annotated[str | None, typer.Option(

@@ -28,7 +28,7 @@ from rich.progress import (
 )
 
 from farm.cli._output import console, err_console
-from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
+from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
 from farm.zoo import add_models
 from models.catalog import load_catalog
 from models.converter import venv
@@ -89,7 +89,7 @@ def zoo_listing(zoo: list[ZooRow]) -> Listing:
 
 @app.command("list")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    as_json: JsonOption = False,
     fmt: FormatOption = Format.table,
     wide: WideOption = False,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from farm.cli._output import alerts_listing, console
-from farm.cli._tables import Column, Format, FormatOption, Listing, WideOption, print_listing
+from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
 from farm.regressions import detect_csv, list_alerts, triage
 from orchestrator.config import load_settings
 from orchestrator.regression import Detection
@@ -34,7 +34,7 @@ def detections_listing(detections: list[Detection]) -> Listing:
 def detect(
     input_file: Annotated[Path, typer.Option("--input", help="CSV with series,night,value rows "
                                              "(one per session)")],
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    as_json: JsonOption = False,
     fmt: FormatOption = Format.table,
     wide: WideOption = False,
 ) -> None:
@@ -50,7 +50,7 @@ def list_command(
     series: Annotated[str | None, typer.Option(help="only series whose label starts with this")
                       ] = None,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    as_json: JsonOption = False,
     fmt: FormatOption = Format.table,
     wide: WideOption = False,
 ) -> None:
