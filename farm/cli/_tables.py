@@ -47,10 +47,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="same as --format json"
 _MIN_CUT = 6  # a cut column keeps at least this many characters (or its header's)
 
 
-def _plain(value: Any) -> str:
-    return "-" if value is None or value == "" else str(value)
-
-
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -59,8 +55,13 @@ class Column:
     drop: int = 0  # 0: always shown; else dropped when the table is too wide, 1 first
     hoist: bool = False  # one value in every row: shown in the title instead
     justify: Literal["left", "right"] = "left"
-    show: Callable[[Any], str] = _plain
+    show: Callable[[Any], str] = str  # the text of a value; never called with a missing one
+    missing: str = "-"  # the text of a missing value (None or "")
     style: Callable[[Any], str] = lambda _value: ""
+
+    def text(self, row: dict[str, Any]) -> str:
+        value = row.get(self.key)
+        return self.missing if value is None or value == "" else self.show(value)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _table_width(widths: Sequence[int]) -> int:
 
 
 def _natural(column: Column, rows: Sequence[dict[str, Any]]) -> int:
-    return max([len(column.header), *(len(column.show(row.get(column.key))) for row in rows)])
+    return max([len(column.header), *(len(column.text(row)) for row in rows)])
 
 
 def fit(listing: Listing, width: int, *, wide: bool = False) -> Fitted:
@@ -104,7 +105,7 @@ def fit(listing: Listing, width: int, *, wide: bool = False) -> Fitted:
         return Fitted(title, columns, [_natural(c, listing.rows) for c in columns])
     hoisted = []
     for column in listing.columns:
-        values = {column.show(row.get(column.key)) for row in listing.rows}
+        values = {column.text(row) for row in listing.rows}
         if column.hoist and len(values) == 1 and len(listing.rows) > 1:
             hoisted.append(f"{column.header}: {values.pop()}")
             columns.remove(column)
@@ -138,7 +139,7 @@ def render_table(listing: Listing, width: int, *, wide: bool = False) -> tuple[T
         table.add_column(column.header, justify=column.justify, width=column_width, no_wrap=True,
                          overflow="ignore" if column.name else "ellipsis")
     for row in listing.rows:
-        table.add_row(*(Text(c.show(row.get(c.key)), style=c.style(row.get(c.key)))
+        table.add_row(*(Text(c.text(row), style=c.style(row.get(c.key)))
                         for c in fitted.columns))
     return table, max(width, fitted.width)
 

@@ -71,8 +71,8 @@ def add(
 Names = Annotated[list[str] | None, typer.Argument(help="catalog names, or `all` (default)")]
 
 
-def _mb(size: int | None) -> str:
-    return "-" if size is None else f"{size / 1e6:.3f}"
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.3f}"
 
 
 def zoo_listing(zoo: list[ZooRow]) -> Listing:
@@ -146,13 +146,13 @@ def replicas_listing(results: list[BuildResult]) -> Listing:
         Column("name", "name", name=True),
         Column("size B", "size_bytes", justify="right", show=lambda b: f"{b:,}"),
         Column("reference B", "reference_bytes", justify="right", drop=2,
-               show=lambda b: "-" if b is None else f"{b:,}"),
+               show=lambda b: f"{b:,}"),
         Column("deviation", "deviation", justify="right",
-               show=lambda d: "-" if d is None else f"{d:+.1%}"),
+               show=lambda d: f"{d:+.1%}"),
         Column("built in s", "seconds", justify="right", drop=1,
-               show=lambda s: "cached" if s is None else f"{s:.1f}"),
-        Column("size", "size_ok", show=lambda ok: {None: "-", True: "ok"}.get(
-            ok, f">{SIZE_TOLERANCE:.0%} off"), style=lambda ok: "red" if ok is False else ""),
+               missing="cached", show=lambda s: f"{s:.1f}"),
+        Column("size", "size_ok", show=lambda ok: "ok" if ok else f">{SIZE_TOLERANCE:.0%} off",
+               style=lambda ok: "red" if ok is False else ""),
     )
     return Listing("replicas", columns, rows)
 
