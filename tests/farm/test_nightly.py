@@ -94,7 +94,7 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
     # The segmenter used to be three times faster, until last night; the stylizer was where it is.
     _seed_history(farm_db_env, {"builtin-segmenter": 1 / 3, "builtin-stylizer": 1.0})
     second = farm("nightly", "--now", "--wait", "--json", env=farm_db_env)
-    assert second.returncode == 3, second.stderr
+    assert second.returncode == 3, second.stderr + second.stdout[-4000:]  # the suspects, if any
     outcome = json.loads(second.stdout)
     # Only the segmenter moved for sure; this machine's own noise is not under the test's control.
     (alert,) = [a for a in outcome["alerts"] if a["model"] == "builtin-segmenter"]
