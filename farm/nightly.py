@@ -119,7 +119,9 @@ class SuspectResult:
                 "p_value": self.suspect.p_value, "confirmed": self.confirmation.confirmed,
                 "confirm_change_pct": 100 * self.confirmation.change,
                 "confirm_p_value": self.confirmation.p_value, "confirm_batches": self.batches,
-                "reference": self.reference, "alert_id": self.alert.id if self.alert else None}
+                "reference": self.reference,
+                "reference_ratio": self.confirmation.reference_ratio,
+                "alert_id": self.alert.id if self.alert else None}
 
 
 @dataclass(frozen=True)

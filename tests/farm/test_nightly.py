@@ -91,16 +91,19 @@ def test_nightly_warms_up_then_confirms_a_regression_and_posts_it(
     assert (outcome["series"], outcome["warming_up"], outcome["alerts"]) == (2, 2, [])
     assert received == []  # nothing to say
 
-    # The segmenter used to be three times faster, until last night; the stylizer was where it is.
-    _seed_history(farm_db_env, {"builtin-segmenter": 1 / 3, "builtin-stylizer": 1.0})
+    # The segmenter used to be ten times faster, until last night; the stylizer was where it is.
+    # A step this large keeps the test about the pipeline: on CI's shared 2-core machine the other
+    # test worker once slowed the re-runs enough that a threefold step confirmed at only +75%
+    # (under half the night's +178%), and the night rightly stayed unconfirmed.
+    _seed_history(farm_db_env, {"builtin-segmenter": 1 / 10, "builtin-stylizer": 1.0})
     second = farm("nightly", "--now", "--wait", "--json", env=farm_db_env)
     assert second.returncode == 3, second.stderr + second.stdout[-4000:]  # the suspects, if any
     outcome = json.loads(second.stdout)
     # Only the segmenter moved for sure; this machine's own noise is not under the test's control.
     (alert,) = [a for a in outcome["alerts"] if a["model"] == "builtin-segmenter"]
     assert alert["direction"] == "regression"
-    # Tonight is ~3x the seeded baseline, give or take this shared machine's own drift.
-    assert 50 < alert["change_pct"] < 500 and alert["state"] == "untriaged"
+    # Tonight is ~10x the seeded baseline, give or take this shared machine's own drift.
+    assert 400 < alert["change_pct"] < 2000 and alert["state"] == "untriaged"
     (suspect,) = [s for s in outcome["suspects"] if s["alert_id"] == alert["id"]]
     assert suspect["confirmed"] and suspect["confirm_p_value"] <= 0.01
     assert suspect["confirm_batches"] == 2
