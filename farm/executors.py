@@ -3,7 +3,9 @@
 
 - ``EmbeddedExecutor``: in this process, one thread per device (so a device never runs two sessions
   at once), each thread one ``workers.service.execute_jobs`` call over that device's jobs, their
-  sessions in an order shuffled per run and device (the seed is recorded with each session).
+  sessions in an order shuffled per run and device (the seed is recorded with each session); then
+  its share of any pool it is in: the next job of the pool's longest-first ``PoolQueue``, one at a
+  time, claimed in the database first (``repository.claim_job``).
   ``stop`` (Ctrl-C) lets each device finish its current session, then leaves unfinished jobs pending
   and the run cancelled.
 - ``DistributedExecutor``: one ``farm.run_device_jobs`` Celery task per device, sent by name to the
@@ -18,10 +20,12 @@ sees, or the phones of live workers.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from farm.distributed import dispatch
@@ -29,11 +33,15 @@ from farm.inventory import discover_phones, ensure_local_device
 from orchestrator import repository
 from orchestrator.config import Settings
 from orchestrator.errors import FarmError
+from orchestrator.jobspec import JobSpec
 from orchestrator.planning import heartbeat_max_age, resolve_devices, resolve_live, shuffle_seed
 from orchestrator.progress import DeviceProgress, RunProgress, follow_run
+from orchestrator.repository import DeviceRef, JobOutcome, PendingJob
+from orchestrator.scheduling import HandOff, PoolQueue
 from orchestrator.schema import Device, Run
 from orchestrator.storage import session_scope
-from workers.runners import runner_for
+from workers.device.gate import GatePolicy
+from workers.runners import Runner, runner_for
 from workers.service import RunnerFactory, execute_jobs
 
 __all__ = ["DistributedExecutor", "EmbeddedExecutor", "Executor", "Progress", "executor_for"]
@@ -98,12 +106,15 @@ class EmbeddedExecutor:
         stop = stop or threading.Event()
         with session_scope(self.settings) as db:
             work = repository.unfinished_jobs(db, run_id)
+            pools = repository.unfinished_pool_jobs(db, run_id)
             repository.mark_running(db, run_id)
+        queues = {pool.pool_id: PoolQueue(pool.jobs, lambda job: job.estimate_s) for pool in pools}
+        serials = list(work) + sorted({s for pool in pools for s in pool.members} - set(work))
         lock = threading.Lock()
 
         def device_loop(serial: str) -> None:
-            planned = {item.job_id: item.planned for item in work[serial]}
-            labels = {item.job_id: item.label for item in work[serial]}
+            planned = {item.job_id: item.planned for item in work.get(serial, [])}
+            labels = {item.job_id: item.label for item in work.get(serial, [])}
             done = dict.fromkeys(planned, 0)
             final: set[str] = set()
 
@@ -115,19 +126,27 @@ class EmbeddedExecutor:
                                             sum(planned.values()), len(final), len(planned),
                                             labels.get(job_id or "", "")))
 
-            report()
-            outcomes = execute_jobs(
-                self.settings, list(planned), shuffle_seed=shuffle_seed(run_id, serial),
-                progress=lambda job_id, sessions, _total: report(job_id, sessions),
-                should_stop=stop.is_set, runners=self.runners)
-            for outcome in outcomes:
-                if outcome.status in repository.FINAL_JOB_STATES:
-                    # A job that ended early still accounts for all of its planned sessions.
-                    final.add(outcome.job_id)
-                    report(outcome.job_id, planned[outcome.job_id])
+            def execute(job_ids: list[str]) -> list[JobOutcome]:
+                outcomes = execute_jobs(
+                    self.settings, job_ids, shuffle_seed=shuffle_seed(run_id, serial),
+                    progress=lambda job_id, sessions, _total: report(job_id, sessions),
+                    should_stop=stop.is_set, runners=self.runners)
+                for outcome in outcomes:
+                    if outcome.status in repository.FINAL_JOB_STATES:
+                        # A job that ended early still accounts for all of its planned sessions.
+                        final.add(outcome.job_id)
+                        report(outcome.job_id, planned[outcome.job_id])
+                return outcomes
 
-        pool = ThreadPoolExecutor(max_workers=max(len(work), 1), thread_name_prefix="device")
-        futures = [pool.submit(device_loop, serial) for serial in work]
+            report()
+            if planned:
+                execute(list(planned))
+            for pool in pools:
+                if serial in pool.members:
+                    self._pool_loop(serial, queues[pool.pool_id], stop, planned, labels, execute)
+
+        pool = ThreadPoolExecutor(max_workers=max(len(serials), 1), thread_name_prefix="device")
+        futures = [pool.submit(device_loop, serial) for serial in serials]
         try:
             for future in futures:
                 future.result()
@@ -140,6 +159,46 @@ class EmbeddedExecutor:
             pool.shutdown(wait=True)
             with session_scope(self.settings) as db:
                 repository.settle_run(db, run_id, stopped=stop.is_set())
+
+    def _pool_loop(self, serial: str, queue: PoolQueue[PendingJob], stop: threading.Event,
+                   planned: dict[str, int], labels: dict[str, str],
+                   execute: Callable[[list[str]], list[JobOutcome]]) -> None:
+        """One phone's share of a pool: take the next job, longest first, unless the phone is
+        above the gate's limit (``HandOff``); a job of a phone that was lost goes back to the pool,
+        and the phone leaves it."""
+        with session_scope(self.settings) as db:
+            device = db.scalars(select(Device).where(Device.serial == serial)).one_or_none()
+            ref = DeviceRef.of(device) if device is not None else None
+        if ref is None:
+            return
+        handoff: HandOff | None = None
+        runner: Runner | None = None
+        while not stop.is_set() and (item := queue.take()) is not None:
+            spec = item.spec or JobSpec.from_settings(self.settings)
+            policy = GatePolicy(max_temp_c=spec.max_temp_c, max_wait_s=spec.gate_max_wait_s)
+            handoff = handoff or HandOff(spec.gate_max_wait_s)
+            poll_s = min(spec.gate_poll_s, 5.0) or 1.0
+            try:
+                runner = runner or self.runners(ref)
+                hot = runner.too_hot(policy)
+            except FarmError:  # the phone is gone: the job is the others'
+                queue.put_back(item)
+                return
+            if handoff.leaves_work(hot, time.monotonic()):
+                queue.put_back(item)
+                stop.wait(poll_s)
+                continue
+            with session_scope(self.settings) as db:
+                if not repository.claim_job(db, item.job_id, serial):
+                    continue
+            planned[item.job_id], labels[item.job_id] = item.planned, item.label
+            (outcome,) = execute([item.job_id])
+            with session_scope(self.settings) as db:
+                again = repository.return_to_pool(db, outcome.job_id)
+                successor = repository.pending_job(db, again) if again else None
+            if successor is not None:
+                queue.put_back(successor)
+                return
 
     def wait(self, run_id: str, progress: Progress = _quiet) -> str:
         with session_scope(self.settings) as db:

@@ -12,6 +12,10 @@ the plan. Rules:
   reason (NNAPI exists only on Android), so the report shows it instead of silently leaving it out.
 - A job's id is derived from (run, device, model, delegate, threads): the idempotency key under which
   its execution is recorded, however often it is delivered.
+- A submission spreads ``each`` (every device runs every job) or as a ``pool`` (each job once, on
+  whichever device of the pool claims it, longest expected duration first: ``plan_pool``). A pool
+  job's sessions all run on the phone that claimed it, unless ``spread_sessions`` plans each session
+  as a job of its own; either way every job keeps the serial of the phone that ran it.
 - Devices are named by serial, ``local`` or ``all``: in embedded mode every online phone the last
   scan recorded (``resolve_devices``), in distributed mode every phone of a live worker
   (``resolve_live``: registered with a recent heartbeat); or chosen by what they are, with a
@@ -33,11 +37,14 @@ from sqlalchemy.orm import Session
 from orchestrator.config import Settings, default_settings
 from orchestrator.errors import PlanError
 from orchestrator.jobspec import JobSpec
-from orchestrator.schema import Device, Job, Model, Run, utcnow
+from orchestrator.scheduling import expected_seconds, pool_id
+from orchestrator.schema import Device, Job, Model, Pool, Run, utcnow
+from orchestrator.schema import Session as SessionRow
 from orchestrator.selectors import is_selector, parse_selector
 
 __all__ = [
     "DELEGATE_NAMES",
+    "SPREADS",
     "DeviceDefaults",
     "JobPlan",
     "Submission",
@@ -55,12 +62,15 @@ __all__ = [
     "parse_delegates",
     "parse_names",
     "parse_threads",
+    "recorded_session_seconds",
     "resolve_devices",
     "resolve_live",
     "shuffle_seed",
 ]
 
 DELEGATE_NAMES = ("cpu", "xnnpack", "gpu", "nnapi")
+#: how a submission spreads over its devices
+SPREADS = ("each", "pool")
 _THREADED = ("cpu", "xnnpack")
 #: NNAPI arrived with Android 8.1
 _NNAPI_MIN_SDK = 27
@@ -106,12 +116,23 @@ class Submission:
     #: what every job measures with (its ``repeats`` sessions included)
     spec: JobSpec = field(default_factory=lambda: JobSpec.from_settings(default_settings()))
     trigger: str = "manual"
+    spread: str = "each"
+    #: a pool job's sessions may run on different phones (each planned as a job of its own)
+    spread_sessions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.spread not in SPREADS:
+            raise PlanError(f"unknown spread {self.spread!r}", hint="use --each or --pool")
+        if self.spread_sessions and self.spread != "pool":
+            raise PlanError("--spread-sessions spreads a pool's jobs",
+                            hint="add --pool, or leave --spread-sessions out")
 
     def to_json(self) -> dict[str, Any]:
         return {"models": list(self.models), "devices": list(self.devices),
                 "threads": list(self.threads) if self.threads else "auto",
                 "delegates": list(self.delegates) if self.delegates else "auto",
-                "repeats": self.spec.repeats, "protocol": self.spec.to_json()}
+                "repeats": self.spec.repeats, "protocol": self.spec.to_json(),
+                "spread": self.spread, "spread_sessions": self.spread_sessions}
 
 
 @dataclass(frozen=True)
@@ -303,11 +324,60 @@ def shuffle_seed(run_id: str, serial: str) -> int:
     return int(hashlib.sha256(f"{run_id}|{serial}".encode()).hexdigest()[:8], 16)
 
 
+def recorded_session_seconds(db: Session, model: Model, delegate: str, threads: int,
+                             phone_models: Sequence[str | None]) -> list[float]:
+    """Wall times of the ok sessions already measured of this model and config on phones of these
+    kinds (``Device.model``): what a pool's longest-first order estimates from."""
+    rows = db.execute(
+        select(SessionRow.started_at, SessionRow.finished_at)
+        .join(Job, Job.id == SessionRow.job_id).join(Device, Device.id == Job.device_id)
+        .where(Job.model_id == model.id, Job.delegate == delegate, Job.num_threads == threads,
+               Device.model.in_([m for m in phone_models if m]), SessionRow.status == "ok",
+               SessionRow.started_at.is_not(None), SessionRow.finished_at.is_not(None))
+        .order_by(SessionRow.id.desc()).limit(50))
+    return [(_aware(end) - _aware(start)).total_seconds() for start, end in rows if start and end]
+
+
+def _pool(db: Session, submission: Submission, devices: Sequence[Device]) -> Pool:
+    pid = pool_id(d.serial for d in devices)
+    pool = db.get(Pool, pid)
+    if pool is None:
+        pool = Pool(id=pid, selector=",".join(submission.devices),
+                    members=sorted(d.serial for d in devices))
+        db.add(pool)
+    return pool
+
+
+def _pool_jobs(db: Session, run: Run, submission: Submission, models: Sequence[Model],
+               devices: Sequence[Device], defaults: Mapping[str, DeviceDefaults] | None) -> None:
+    """Each config once, with no device yet, in the pool of ``devices``; its configs are the first
+    member's (a pool is meant to be phones of one kind), its estimate from the members' kinds."""
+    pool = _pool(db, submission, devices)
+    first = sorted(devices, key=lambda d: d.serial)[0]
+    kinds = sorted({d.model for d in devices if d.model})
+    spec = submission.spec
+    parts = [(None, spec)] if not submission.spread_sessions else [
+        (i, spec.with_repeats(1)) for i in range(spec.repeats)]
+    for seq, plan in enumerate(expand(submission, models, [first], defaults)):
+        history = recorded_session_seconds(db, plan.model, plan.delegate, plan.num_threads, kinds)
+        for part, part_spec in parts:
+            slot = f"pool:{pool.id}" if part is None else f"pool:{pool.id}#{part}"
+            db.add(Job(
+                id=job_key(run.id, slot, plan.model.sha256, plan.delegate, plan.num_threads),
+                run_id=run.id, seq=seq * len(parts) + (part or 0), device_id=None, pool=pool,
+                model_id=plan.model.id, delegate=plan.delegate, num_threads=plan.num_threads,
+                spec=part_spec,
+                estimate_s=expected_seconds(history, plan.model.size_bytes, part_spec),
+                status="skipped" if plan.skip_reason else "pending",
+                error_kind="unsupported" if plan.skip_reason else None,
+                error_message=plan.skip_reason))
+
+
 def create_run(db: Session, submission: Submission, models: Sequence[Model],
                devices: Sequence[Device], run_id: str | None = None,
                defaults: Mapping[str, DeviceDefaults] | None = None) -> Run:
     """Expand the submission over the resolved models and devices (``defaults``: see ``expand``)
-    and store the run with its jobs.
+    and store the run with its jobs (a pool submission's: see ``_pool_jobs``).
 
     ``run_id`` fixes the id (a nightly run's is derived from its schedule and date, so a second
     submission of the same night collides instead of duplicating it); default: a random one."""
@@ -317,6 +387,10 @@ def create_run(db: Session, submission: Submission, models: Sequence[Model],
     run = Run(id=run_id or new_run_id(), status="queued", trigger=submission.trigger,
               spec=submission.to_json())
     db.add(run)
+    if submission.spread == "pool":
+        _pool_jobs(db, run, submission, models, devices, defaults)
+        db.flush()
+        return run
     for seq, plan in enumerate(expand(submission, models, devices, defaults)):
         db.add(Job(
             id=job_id(run.id, plan), run_id=run.id, seq=seq, device_id=plan.device.id,

@@ -52,8 +52,14 @@ def run_progress(db: DbSession, run_id: str) -> RunProgress:
     stored = dict(db.execute(select(Session.job_id, func.count()).join(Job)
                              .where(Job.run_id == run_id).group_by(Session.job_id)).all())
     per_device: dict[str, list[Job]] = {}
+    hosts: dict[str, str | None] = {}
     for job in run.jobs:
-        per_device.setdefault(job.device.serial, []).append(job)
+        # A pool job no phone has claimed yet is counted under its pool.
+        if job.device is not None:
+            key, hosts[job.device.serial] = job.device.serial, job.device.host
+        else:
+            key = f"pool {job.pool.selector}" if job.pool is not None else "?"
+        per_device.setdefault(key, []).append(job)
     devices = []
     for serial, jobs in per_device.items():
         done = total = final = 0
@@ -68,7 +74,7 @@ def run_progress(db: DbSession, run_id: str) -> RunProgress:
                 done += min(int(stored.get(job.id, 0)), planned)
             if job.status == "running":
                 current = job_label(job)
-        devices.append(DeviceProgress(serial, jobs[0].device.host, done, total, final, len(jobs),
+        devices.append(DeviceProgress(serial, hosts.get(serial), done, total, final, len(jobs),
                                       current))
     return RunProgress(run_id, run.status, devices)
 

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Integer, and_, case, cast, distinct, func,
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.errors import NotFound
-from orchestrator.schema import Device, Job, Model, Run, Session
+from orchestrator.schema import Device, Job, Model, Pool, Run, Session
 
 __all__ = [
     "DeviceHealth",
@@ -86,6 +86,8 @@ class ResultRow:
     delegate_coverage: str | None
     error_kind: str | None
     error_message: str | None
+    #: the pool the job was planned in (what --devices said), None for an --each job
+    pool: str | None = None
 
     @property
     def config(self) -> str:
@@ -113,6 +115,8 @@ class SessionRow:
     started_at: datetime | None
     error_kind: str | None
     error_message: str | None
+    #: the pool the job was planned in (what --devices said), None for an --each job
+    pool: str | None = None
 
     @property
     def config(self) -> str:
@@ -284,24 +288,26 @@ def _result_rows(db: DbSession, jobs: ColumnElement[bool]) -> list[ResultRow]:
         .subquery()
     )
     query = (
-        select(Job, Device.serial, Device.model, Model, stats)
-        .join(Device, Device.id == Job.device_id)
+        select(Job, Device.serial, Device.model, Model, Pool.selector, stats)
+        .outerjoin(Device, Device.id == Job.device_id)  # a pool job no phone claimed has none
+        .outerjoin(Pool, Pool.id == Job.pool_id)
         .join(Model, Model.id == Job.model_id)
         .outerjoin(stats, stats.c.job_id == Job.id)
         .where(jobs)
         .order_by(Job.run_id, Job.seq)
     )
     rows = []
-    for job, serial, device_model, model, *s in db.execute(query):
+    for job, serial, device_model, model, pool, *s in db.execute(query):
         _, n, min_ms, max_ms, init_ms, first_ms, peak_mb, coverage = s
         rows.append(ResultRow(
-            job_id=job.id, device=serial, device_model=device_model, model=model.name,
+            job_id=job.id, device=serial or "(no phone yet)", device_model=device_model,
+            model=model.name,
             provenance=model.provenance, model_sha256=model.sha256,
             size_mb=model.size_bytes / 1e6, delegate=job.delegate, threads=job.num_threads,
             status=job.status, value_ms=job.value_ms, sessions=n or 0, min_ms=min_ms,
             max_ms=max_ms, init_ms=init_ms, first_inference_ms=first_ms, memory_peak_mb=peak_mb,
             delegate_coverage=_COVERAGE_NAMES.get(coverage or 0),
-            error_kind=job.error_kind, error_message=job.error_message,
+            error_kind=job.error_kind, error_message=job.error_message, pool=pool,
         ))
     return rows
 

@@ -8,23 +8,29 @@ to it, so "one transaction per stored session" is the caller's ``with`` block ar
 
 The rules, each written once:
 
-- A job is final once ``done``, ``failed``, ``skipped`` or ``cancelled`` (``FINAL_JOB_STATES``); a
-  run once ``done``, ``failed`` or ``cancelled``.
+- A job is final once ``done``, ``failed``, ``skipped``, ``cancelled`` or ``moved``
+  (``FINAL_JOB_STATES``); a run once ``done``, ``failed`` or ``cancelled``.
+- A pool job is claimed by one phone of its pool (``claim_job``) and runs there. When that phone is
+  lost, the job goes back to the pool (``return_to_pool``): as it is if it has no ok session yet;
+  else it stays, ``moved``, with the sessions it has, and a successor job takes its place, so one
+  job's sessions never mix two phones and nothing measured is thrown away.
 - A job's value is the median of its ok sessions' ``inference_avg_ms`` (``job_value``).
-- A run settles when its last job is final: ``failed`` if every job failed or was skipped, else
-  ``done``; a run stopped with work left is ``cancelled`` (``settle_run``).
+- A run settles when its last job is final: ``failed`` if every job failed or was skipped (a moved
+  job counts as its successor does), else ``done``; a run stopped with work left is
+  ``cancelled`` (``settle_run``).
 - A job that was running when its executor stopped goes back to ``pending`` (``release_jobs``),
   keeping its sessions; a later execution measures only what is missing (``start_jobs``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.errors import NotFound, PlanError
@@ -40,9 +46,12 @@ __all__ = [
     "JobOutcome",
     "JobWork",
     "PendingJob",
+    "PoolWork",
+    "pending_job",
     "ScannedDevice",
     "ToolRef",
     "cancel_run",
+    "claim_job",
     "device_abis",
     "ensure_tool",
     "finish_job",
@@ -53,16 +62,18 @@ __all__ = [
     "record_scan",
     "record_task",
     "release_jobs",
+    "return_to_pool",
     "save_session",
     "session_columns",
     "settle_run",
     "start_jobs",
     "tools_for_abis",
     "unfinished_jobs",
+    "unfinished_pool_jobs",
     "upsert_device",
 ]
 
-FINAL_JOB_STATES = ("done", "failed", "skipped", "cancelled")
+FINAL_JOB_STATES = ("done", "failed", "skipped", "cancelled", "moved")
 FINAL_RUN_STATES = ("done", "failed", "cancelled")
 
 
@@ -187,6 +198,8 @@ def start_jobs(db: DbSession, job_ids: Sequence[str]) -> tuple[DeviceRef | None,
         job = _job(db, job_id)
         if device is not None and job.device_id != device.id:
             raise RuntimeError("a batch holds the jobs of one device")
+        if job.device is None:
+            raise RuntimeError(f"pool job {job.id} has not been claimed by a phone")
         device = device or DeviceRef.of(job.device)
         if job.status in FINAL_JOB_STATES:
             continue
@@ -232,17 +245,104 @@ class PendingJob:
     job_id: str
     label: str
     planned: int  # sessions
+    estimate_s: float | None = None
+    spec: JobSpec | None = None
+
+
+def _pending(job: Job) -> PendingJob:
+    return PendingJob(job.id, job_label(job), job.planned_sessions, job.estimate_s, job.spec)
+
+
+def pending_job(db: DbSession, job_id: str) -> PendingJob:
+    return _pending(_job(db, job_id))
+
+
+def _unfinished(db: DbSession, run_id: str) -> list[Job]:
+    return list(db.scalars(select(Job).where(Job.run_id == run_id,
+                                             Job.status.in_(("pending", "running")))
+                           .order_by(Job.seq)))
 
 
 def unfinished_jobs(db: DbSession, run_id: str) -> dict[str, list[PendingJob]]:
-    """device serial -> the run's jobs not final yet, in plan order: what an executor hands out."""
+    """device serial -> the run's jobs not final yet on that device, in plan order: what an
+    executor hands out (pool jobs a phone has claimed included)."""
     work: dict[str, list[PendingJob]] = {}
-    jobs = db.scalars(select(Job).where(Job.run_id == run_id, Job.status.in_(("pending", "running")))
-                      .order_by(Job.seq))
-    for job in jobs:
-        work.setdefault(job.device.serial, []).append(
-            PendingJob(job.id, job_label(job), job.planned_sessions))
+    for job in _unfinished(db, run_id):
+        if job.device is not None:
+            work.setdefault(job.device.serial, []).append(_pending(job))
     return work
+
+
+@dataclass(frozen=True)
+class PoolWork:
+    pool_id: str
+    selector: str
+    members: tuple[str, ...]  # serials
+    jobs: list[PendingJob]  # no phone yet
+
+
+def unfinished_pool_jobs(db: DbSession, run_id: str) -> list[PoolWork]:
+    """The run's pool jobs that no phone has claimed yet, by pool, in plan order."""
+    pools: dict[str, PoolWork] = {}
+    for job in _unfinished(db, run_id):
+        if job.device is None and job.pool is not None:
+            pool = pools.setdefault(job.pool.id, PoolWork(
+                job.pool.id, job.pool.selector, tuple(job.pool.members), []))
+            pool.jobs.append(_pending(job))
+    return list(pools.values())
+
+
+def _device(db: DbSession, serial: str) -> Device:
+    device = db.scalars(select(Device).where(Device.serial == serial)).one_or_none()
+    if device is None:
+        raise NotFound(f"unknown device {serial!r}", hint="see `farm devices list`")
+    return device
+
+
+def claim_job(db: DbSession, job_id: str, serial: str) -> bool:
+    """The phone ``serial`` takes a pool job no phone has claimed; False if it is final or another
+    phone has it. (Concurrent claims: the row's update is conditional, one of them wins.)"""
+    device = _device(db, serial)
+    claimed = db.execute(
+        update(Job).where(Job.id == job_id, Job.device_id.is_(None),
+                          Job.status.in_(("pending", "running")))
+        .values(device_id=device.id).execution_options(synchronize_session=False))
+    db.expire_all()
+    return bool(getattr(claimed, "rowcount", 0))
+
+
+def return_to_pool(db: DbSession, job_id: str) -> str | None:
+    """A pool job whose phone was lost (``device_lost`` / ``device_unavailable``) goes back to its
+    pool; the id of the job that now waits there (None: not a pool job, or not lost).
+
+    With no ok session it is simply unclaimed again. With some, those stay with it and with its
+    phone: the job becomes ``moved`` and a successor (same model and config, its own id) waits in
+    the pool for the sessions it still needs."""
+    job = _job(db, job_id)
+    if job.pool_id is None or job.error_kind not in ("device_lost", "device_unavailable"):
+        return None
+    kept = [s for s in job.sessions if s.status == "ok"]
+    if not kept:
+        for stale in list(job.sessions):
+            db.delete(stale)
+        job.device_id, job.status, job.finished_at = None, "pending", None
+        job.error_kind = job.error_message = None
+        db.flush()
+        return job.id
+    assert job.spec is not None and job.device is not None
+    successor = Job(
+        id=hashlib.sha1(f"{job.id}|moved".encode(), usedforsecurity=False).hexdigest(),
+        run_id=job.run_id, seq=job.seq, device_id=None, pool_id=job.pool_id,
+        model_id=job.model_id, delegate=job.delegate, num_threads=job.num_threads,
+        spec=job.spec.with_repeats(job.spec.repeats - len(kept)),
+        estimate_s=job.estimate_s, status="pending")
+    db.add(successor)
+    job.status = "moved"
+    job.value_ms = job_value(s.inference_avg_ms for s in kept)
+    job.error_message = (f"{job.device.serial} was lost after {len(kept)} session(s); the rest "
+                         f"runs as job {successor.id[:12]} on another phone of the pool")
+    db.flush()
+    return successor.id
 
 
 def record_task(db: DbSession, job_ids: Iterable[str], task_id: str) -> None:
@@ -274,7 +374,7 @@ def settle_run(db: DbSession, run_id: str, *, stopped: bool = False) -> str:
     run = _run(db, run_id)
     if run.status in FINAL_RUN_STATES:
         return run.status
-    statuses = [job.status for job in run.jobs]
+    statuses = [job.status for job in run.jobs if job.status != "moved"]
     unfinished = any(status not in FINAL_JOB_STATES for status in statuses)
     if unfinished and not stopped:
         return run.status

@@ -2,6 +2,7 @@
 
     runs ─< jobs ─< sessions          a submission, its model x device x config jobs, their sessions
     devices ─< jobs,  models ─< jobs,  tools ─< jobs
+    pools ─< jobs                     a pool job runs once, on whichever phone of the pool claims it
     runs ─< alerts                    confirmed regressions / improvements of a series, with evidence
 
 A session row is self-contained evidence: besides its measured values (named like the parser's
@@ -34,7 +35,8 @@ from sqlalchemy.types import TypeDecorator
 
 from orchestrator.jobspec import JobSpec
 
-__all__ = ["ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Run", "Session", "Tool", "utcnow"]
+__all__ = ["ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Pool", "Run", "Session", "Tool",
+           "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -135,15 +137,34 @@ class Run(Base):
     jobs: Mapped[list[Job]] = relationship(back_populates="run", order_by="Job.seq")
 
 
+class Pool(Base):
+    """Phones that share a submission's work: each of its jobs runs once, on any of them.
+
+    The id is derived from the members (``planning.pool_id``): submissions to the same phones share
+    the pool, and its Celery queue."""
+
+    __tablename__ = "pools"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    selector: Mapped[str] = mapped_column(Text)  # what --devices said
+    members: Mapped[list[Any]] = mapped_column()  # serials
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Job(Base):
-    """One model x device x config of a run. ``id`` is the idempotency key of its execution."""
+    """One model x device x config of a run. ``id`` is the idempotency key of its execution.
+
+    A pool job has no device until a phone of its pool claims it; ``estimate_s`` is its place in
+    the pool's longest-first order."""
 
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # planning order, for stable listings
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
+    pool_id: Mapped[str | None] = mapped_column(ForeignKey("pools.id"), index=True)
+    estimate_s: Mapped[float | None] = mapped_column(Float)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     tool_id: Mapped[int | None] = mapped_column(ForeignKey("tools.id"))
     delegate: Mapped[str] = mapped_column(String(16))  # cpu | xnnpack | gpu | nnapi
@@ -162,7 +183,8 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
     run: Mapped[Run] = relationship(back_populates="jobs")
-    device: Mapped[Device] = relationship()
+    device: Mapped[Device | None] = relationship()
+    pool: Mapped[Pool | None] = relationship()
     model: Mapped[Model] = relationship()
     tool: Mapped[Tool | None] = relationship()
     sessions: Mapped[list[Session]] = relationship(

@@ -54,6 +54,14 @@ def submit(
                         ] = None,
     pin: Annotated[str | None, typer.Option(
         help="'big': pin phone sessions to the big CPU cores with taskset")] = None,
+    pool: Annotated[bool, typer.Option(
+        "--pool/--each",
+        help="--each: every selected device runs every job (to compare devices); --pool: each "
+             "job runs once, on whichever selected phone is free, longest first (for throughput; "
+             "a phone above the thermal gate leaves the work to cooler ones)")] = False,
+    spread_sessions: Annotated[bool, typer.Option(
+        help="with --pool: a job's sessions may run on different phones (each becomes a job of "
+             "its own, so every result keeps the phone that measured it)")] = False,
     report: Annotated[bool, typer.Option(help="write the HTML report at the end")] = True,
     wait: Annotated[bool, typer.Option(
         help="with a broker: follow the run until it ends (always, without one)")] = False,
@@ -75,7 +83,8 @@ def submit(
         threads=None if threads == "auto" else parse_threads(threads),
         delegates=None if delegates == "auto" else parse_delegates(delegates),
         spec=JobSpec.from_settings(current, repeats=repeats, num_runs=num_runs, min_secs=min_secs,
-                                   pin=pin))
+                                   pin=pin),
+        spread="pool" if pool else "each", spread_sessions=spread_sessions)
     planned: list[Planned] = []
 
     def on_planned(plan: Planned) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GatePolicy", "GateResult", "wait_for_gate"]
+__all__ = ["GatePolicy", "GateResult", "too_hot", "wait_for_gate"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,15 @@ def _blockers(env: dict[str, Any], policy: GatePolicy) -> tuple[str, ...]:
     if level is not None and level < policy.min_battery and not charging:
         reasons.append(f"battery {level}% < {policy.min_battery}% and not charging")
     return tuple(reasons)
+
+
+def too_hot(env: dict[str, Any], policy: GatePolicy) -> str | None:
+    """Why the phone is above the gate's temperature limit, or None: what makes a phone of a pool
+    leave the pool's work to cooler phones (``orchestrator.scheduling.HandOff``)."""
+    temp = env.get("temp_c")
+    if temp is not None and temp >= policy.max_temp_c:
+        return f"temperature {temp:.1f} C >= {policy.max_temp_c:g} C"
+    return None
 
 
 def wait_for_gate(read_environment: Callable[[], dict[str, Any]], policy: GatePolicy,

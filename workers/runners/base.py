@@ -61,6 +61,10 @@ class Runner(Protocol):
         """Wait up to ``wait_s`` for a lost device to come back; True if it did."""
         ...
 
+    def too_hot(self, policy: GatePolicy) -> str | None:
+        """Why the device is above the gate's temperature limit now, or None (one reading)."""
+        ...
+
 
 def verify_model(path: str, sha256: str) -> None:
     """The model file must still be the one registered: a changed file is a different model."""

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator import repository
 from orchestrator.repository import DeviceRef, ToolRef
 from orchestrator.schema import utcnow
+from workers.device.gate import GatePolicy
 from workers.device.local import local_environment
 from workers.runners.base import RawSession, SessionPlan, verify_model
 from workers.tools import host_runner
@@ -56,6 +57,9 @@ class LocalRunner:
 
     def reconnect(self, wait_s: float) -> bool:
         return False  # this machine does not disconnect from itself
+
+    def too_hot(self, policy: GatePolicy) -> str | None:
+        return None  # this machine has no gate: its sessions do not wait for it either
 
     def run_session(self, plan: SessionPlan) -> RawSession:
         argv, timeout_s = host_runner_argv(plan.spec), plan.timeout_s

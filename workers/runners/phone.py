@@ -22,7 +22,7 @@ from orchestrator import repository
 from orchestrator.errors import DeviceUnavailable, ToolError
 from orchestrator.repository import DeviceRef, ToolRef
 from orchestrator.schema import utcnow
-from workers.device.gate import wait_for_gate
+from workers.device.gate import GatePolicy, too_hot, wait_for_gate
 from workers.device.inspect import environment_snapshot, pin_mask
 from workers.device.protocol import Device, DeviceLink
 from workers.device.push_cache import Pushed, ensure_on_device
@@ -106,6 +106,9 @@ class PhoneRunner:
             error_kind="timeout" if timed_out else None,
             error_message=f"the session ran longer than {plan.timeout_s:g} s and was killed"
             if timed_out else None)
+
+    def too_hot(self, policy: GatePolicy) -> str | None:
+        return too_hot(environment_snapshot(self.phone), policy)
 
     def reconnect(self, wait_s: float) -> bool:
         deadline = self._clock() + wait_s
