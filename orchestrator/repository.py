@@ -50,6 +50,7 @@ __all__ = [
     "pending_job",
     "ScannedDevice",
     "ToolRef",
+    "abandon_job",
     "cancel_run",
     "claim_job",
     "device_abis",
@@ -309,6 +310,16 @@ def claim_job(db: DbSession, job_id: str, serial: str) -> bool:
         .values(device_id=device.id).execution_options(synchronize_session=False))
     db.expire_all()
     return bool(getattr(claimed, "rowcount", 0))
+
+
+def abandon_job(db: DbSession, job_id: str, reason: str) -> str | None:
+    """A claimed pool job whose execution died with its worker (no one holds its phone's lease):
+    back to the pool as if its phone had been lost (``return_to_pool``)."""
+    job = _job(db, job_id)
+    if job.status in FINAL_JOB_STATES or job.pool_id is None or job.device_id is None:
+        return None
+    job.error_kind, job.error_message = "device_lost", reason
+    return return_to_pool(db, job_id)
 
 
 def return_to_pool(db: DbSession, job_id: str) -> str | None:

@@ -10,7 +10,9 @@ Delivery rules (see ARCHITECTURE.md, "Device exclusivity and delivery"):
   so that interval is the real cadence). A warm shutdown puts its unstarted messages back at once.
 - ``worker_prefetch_multiplier=1`` with one solo-pool consumer per device queue: a phone's worker
   holds at most one message besides the running one.
-- Queues: ``device.<serial>`` per phone, ``farm.control`` for the nightly submission.
+- Queues: ``device.<serial>`` per phone, ``pool.<id>`` per pool (consumed by the consumer of every
+  phone in it), ``farm.control`` for the nightly submission. A phone's consumer is the Celery node
+  ``<serial>@<worker name>`` (``device_node``).
 """
 
 from __future__ import annotations
@@ -21,14 +23,28 @@ from celery.schedules import ParseException, crontab
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 
-__all__ = ["CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_queue",
-           "nightly_crontab"]
+__all__ = ["CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_node",
+           "device_queue", "nightly_crontab", "pool_queue", "queue_serial"]
 
 CONTROL_QUEUE = "farm.control"
 
 
 def device_queue(serial: str) -> str:
     return f"device.{serial}"
+
+
+def queue_serial(queue: str) -> str | None:
+    """The phone a ``device.<serial>`` queue serves (None for any other queue)."""
+    return queue.removeprefix("device.") if queue.startswith("device.") else None
+
+
+def pool_queue(pool_id: str) -> str:
+    return f"pool.{pool_id}"
+
+
+def device_node(serial: str, worker: str) -> str:
+    """The Celery node name of a phone's consumer (what ``control`` commands address)."""
+    return f"{serial}@{worker}"
 
 
 def celery_config(settings: Settings) -> dict[str, object]:

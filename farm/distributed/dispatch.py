@@ -1,9 +1,12 @@
-"""The submitting side of the distributed executor: a run's work becomes one Celery task per
-device, sent by name to the device's queue; revoking; handing the nightly to a control consumer.
+"""The submitting side of the distributed executor: a run's work becomes Celery tasks, sent by name
+to the queues of its devices and pools; revoking; handing the nightly to a control consumer.
 
 ``enqueue_run`` sends ``farm.run_device_jobs`` to ``device.<serial>`` for every device with
-unfinished jobs and records each task id on its jobs (``farm cancel`` revokes them). Tasks are sent
-by name: this side never imports the task code. Broker failures become ``BrokerError`` here.
+unfinished jobs, and one ``farm.run_pool_job`` per pool job to ``pool.<id>``, longest expected
+duration first (the queue is FIFO, so the order sent is the order taken, as from the embedded
+executor's ``PoolQueue``), after telling each member phone's consumer to consume that queue. It
+records each task id on its jobs (``farm cancel`` revokes them). Tasks are sent by name: this side
+never imports the task code. Broker failures become ``BrokerError`` here.
 """
 
 from __future__ import annotations
@@ -16,15 +19,24 @@ from datetime import date
 from kombu import Connection
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
-from farm.distributed.celery_app import CONTROL_QUEUE, celery_app, device_queue
+from farm.distributed.celery_app import (
+    CONTROL_QUEUE,
+    celery_app,
+    device_node,
+    device_queue,
+    pool_queue,
+)
 from orchestrator import repository
 from orchestrator.config import Settings
 from orchestrator.errors import BrokerError, PreflightError
 from orchestrator.planning import nightly_run_id, shuffle_seed
+from orchestrator.scheduling import longest_first
+from orchestrator.schema import Device
 from orchestrator.storage import engine_safe_url, session_scope
 
-__all__ = ["enqueue_run", "ping", "revoke", "send_nightly"]
+__all__ = ["enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
 
 
 @contextmanager
@@ -49,10 +61,12 @@ def ping(settings: Settings, timeout_s: float = 3.0) -> None:
 
 
 def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:
-    """Send each device's unfinished jobs of the run to its queue; device serial -> task id."""
+    """Send each device's unfinished jobs of the run to its queue, and each pool job to its pool's;
+    device serial (or pool job id) -> task id."""
     app = celery_app(settings)
     with session_scope(settings) as db:
         work = repository.unfinished_jobs(db, run_id)
+        pools = repository.unfinished_pool_jobs(db, run_id)
     sent: dict[str, str] = {}
     for serial, jobs in work.items():
         job_ids = [job.job_id for job in jobs]
@@ -64,7 +78,36 @@ def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:
         sent[serial] = task_id
         with session_scope(settings) as db:
             repository.record_task(db, job_ids, task_id)
+    for pool in pools:
+        _subscribe(settings, pool.pool_id, pool.members)
+        for job in longest_first(pool.jobs, lambda job: job.estimate_s):
+            sent[job.job_id] = enqueue_pool_job(settings, run_id, job.job_id, pool.pool_id)
     return sent
+
+
+def _subscribe(settings: Settings, pool_id: str, members: Sequence[str]) -> None:
+    """Every member phone's consumer consumes the pool's queue from now on (a consumer started
+    later finds the pool itself: ``consumer.waiting_pools``)."""
+    with session_scope(settings) as db:
+        nodes = [device_node(d.serial, d.host) for d in
+                 db.scalars(select(Device).where(Device.serial.in_(list(members))))
+                 if d.host]
+    if nodes:
+        with _broker(settings, f"subscribe the phones of pool {pool_id}"):
+            celery_app(settings).control.add_consumer(pool_queue(pool_id), destination=nodes,
+                                                      reply=False)
+
+
+def enqueue_pool_job(settings: Settings, run_id: str, job_id: str, pool_id: str) -> str:
+    """Send one pool job to its pool's queue (also: a job handed back by a hot or lost phone);
+    the task id."""
+    task_id = str(uuid.uuid4())
+    with _broker(settings, f"queue job {job_id[:12]} in pool {pool_id}"):
+        celery_app(settings).send_task("farm.run_pool_job", args=[run_id, job_id, pool_id],
+                                       queue=pool_queue(pool_id), task_id=task_id)
+    with session_scope(settings) as db:
+        repository.record_task(db, [job_id], task_id)
+    return task_id
 
 
 def send_nightly(settings: Settings, schedule: str, night: date) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from farm.distributed.celery_app import CONTROL_QUEUE, device_queue
+from farm.distributed.celery_app import CONTROL_QUEUE, device_node, device_queue
 from orchestrator.config import Settings
 from orchestrator.errors import DeviceError
 from orchestrator.repository import upsert_device
@@ -132,7 +132,7 @@ class Supervisor:
         self._stopping.append(consumer)
 
     def reconcile(self, online: set[str]) -> None:
-        wanted = {serial: (device_queue(serial), f"{serial}@{self.name}") for serial in online}
+        wanted = {serial: (device_queue(serial), device_node(serial, self.name)) for serial in online}
         if self.control:
             wanted[CONTROL_QUEUE] = (CONTROL_QUEUE, f"control@{self.name}")
         self._stopping = [c for c in self._stopping if c.process.poll() is None]

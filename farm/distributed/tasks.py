@@ -17,12 +17,24 @@ Retries are for named transient errors only, with exponential backoff and jitter
 A phone lost in the middle of a batch is waited for by the service itself (reconnect with backoff,
 ``device_retries``), which then fails the remaining jobs as ``device_lost``: a retry of the task
 would find them final.
+
+``farm.run_pool_job(run_id, job_id, pool_id)`` runs one pool job on the phone whose consumer took
+it from the pool's queue: under that phone's lease, it claims the job (``repository.claim_job``)
+and executes it. A phone above the thermal gate's limit leaves the pool's work to cooler phones:
+before a job it hands the job back to the queue, and before or after one it stops consuming the
+pool's queue until a watcher thread reads it cool again (or it has waited as long as the gate
+would), then consumes it again (``control.add_consumer`` to itself). A job whose phone was lost
+goes back to the pool (``repository.return_to_pool``) and is sent again. A redelivered message of
+a job another phone claimed is a duplicate while that phone's lease is held; once it is not (its
+worker died), the job is taken over (``repository.abandon_job``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 import uuid
 from datetime import UTC, date, datetime
 
@@ -30,17 +42,23 @@ import redis
 from celery import Task, shared_task
 from sqlalchemy import select
 
+from farm.distributed import dispatch, node
+from farm.distributed.celery_app import celery_app, pool_queue
 from farm.distributed.lease import DeviceLease
 from farm.nightly import scheduled_nightly
+from orchestrator import repository
 from orchestrator.config import Settings, load_settings
-from orchestrator.errors import BrokerError, DeviceUnavailable, LeaseLost, StorageError
-from orchestrator.repository import FINAL_JOB_STATES, mark_running, settle_run
-from orchestrator.schema import Job, Run
+from orchestrator.errors import BrokerError, DeviceUnavailable, FarmError, LeaseLost, StorageError
+from orchestrator.repository import FINAL_JOB_STATES, DeviceRef, mark_running, settle_run
+from orchestrator.scheduling import HandOff
+from orchestrator.schema import Device, Job, Run
 from orchestrator.storage import session_scope
 from workers.device.adb import adb_client, find_transport
+from workers.device.gate import GatePolicy
+from workers.runners import runner_for
 from workers.service import execute_jobs
 
-__all__ = ["nightly", "run_device_jobs"]
+__all__ = ["nightly", "run_device_jobs", "run_pool_job"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +128,152 @@ def run_device_jobs(self: Task, run_id: str, serial: str, job_ids: list[str],
             return {}
         with session_scope(settings) as db:
             settle_run(db, run_id)
+    return {outcome.job_id: outcome.status for outcome in outcomes}
+
+
+class _Cooling:
+    """This consumer's phone while it is too hot for pool work: the pools it stopped consuming,
+    and the watcher that resumes them."""
+
+    def __init__(self) -> None:
+        self.handoff: HandOff | None = None
+        self.paused: set[str] = set()  # queues
+        self.lock = threading.Lock()
+        self.watcher: threading.Thread | None = None
+
+
+_cooling = _Cooling()
+
+
+def _too_hot(serial: str, policy: GatePolicy) -> str | None:
+    with session_scope(load_settings()) as db:
+        device = db.scalars(select(Device).where(Device.serial == serial)).one_or_none()
+        ref = DeviceRef.of(device) if device is not None else None
+    if ref is None:
+        return None
+    try:
+        return runner_for(ref).too_hot(policy)
+    except FarmError:
+        return None  # gone: the session will say so
+
+
+def _leave_pools_while_hot(me: node.Node, queue: str, policy: GatePolicy, poll_s: float) -> None:
+    """Stop consuming ``queue`` now; a watcher consumes it again once the phone is cool."""
+    me.cancel_queue(queue)
+    with _cooling.lock:
+        _cooling.paused.add(queue)
+        if _cooling.watcher is not None and _cooling.watcher.is_alive():
+            return
+        settings = load_settings()
+
+        def watch() -> None:
+            while True:
+                time.sleep(poll_s)
+                hot = _too_hot(me.serial or "", policy)
+                with _cooling.lock:
+                    assert _cooling.handoff is not None
+                    if not _cooling.handoff.leaves_work(hot, time.monotonic()):
+                        queues, _cooling.paused = sorted(_cooling.paused), set()
+                        break
+            log.info("phone %s is cool again (%s); taking pool work again", me.serial, hot or "ok")
+            app = celery_app(settings)
+            for name in queues:
+                app.control.add_consumer(name, destination=[me.name], reply=False)
+
+        _cooling.watcher = threading.Thread(target=watch, name="cooling", daemon=True)
+        _cooling.watcher.start()
+
+
+def _hot(serial: str, spec_policy: GatePolicy) -> bool:
+    """Whether the phone leaves pool work now (``HandOff``: hot, for less than the gate's wait)."""
+    hot = _too_hot(serial, spec_policy)
+    with _cooling.lock:
+        _cooling.handoff = _cooling.handoff or HandOff(spec_policy.max_wait_s)
+        return _cooling.handoff.leaves_work(hot, time.monotonic())
+
+
+def _claimed_elsewhere(settings: Settings, job_id: str, serial: str) -> str | None:
+    """The other phone that holds a claimed job, if its execution may still be alive."""
+    with session_scope(settings) as db:
+        job = db.get(Job, job_id)
+        holder = job.device.serial if job is not None and job.device is not None else None
+    if holder is None or holder == serial:
+        return None
+    busy = _lease_client(settings).exists(f"farm:lease:{holder}")
+    if busy:
+        return holder
+    with session_scope(settings) as db:
+        repository.abandon_job(db, job_id, f"the worker running it on {holder} stopped")
+    return None
+
+
+@shared_task(name="farm.run_pool_job", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
+             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=_MAX_RETRIES)
+def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str, str]:
+    """Run one pool job on this consumer's phone; returns job id -> status (for logs only)."""
+    settings = load_settings()
+    me = node.current()
+    if me is None or me.serial is None:
+        raise RuntimeError("a pool job reached a consumer that serves no phone")
+    serial = me.serial
+    if _cancelled(settings, run_id) or _all_final(settings, [job_id]):
+        return {}
+    with session_scope(settings) as db:
+        job = db.get(Job, job_id)
+        spec = job.spec if job is not None else None
+    if spec is None:
+        return {}
+    policy = GatePolicy(max_temp_c=spec.max_temp_c, max_wait_s=spec.gate_max_wait_s)
+    poll_s = min(spec.gate_poll_s, 5.0) or 1.0
+    queue = pool_queue(pool_id)
+    if _claimed_elsewhere(settings, job_id, serial):
+        return {}  # a duplicate: the phone that claimed it is still at it
+    if find_transport(adb_client(), serial) is None:
+        log.warning("phone %s is not online; handing job %s back to pool %s", serial,
+                    job_id[:12], pool_id)
+        dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
+        me.cancel_queue(queue)  # the supervisor stops this consumer once it sees the phone gone
+        return {}
+    if _hot(serial, policy):
+        log.info("phone %s is hot; handing job %s back to pool %s", serial, job_id[:12], pool_id)
+        dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
+        _leave_pools_while_hot(me, queue, policy, poll_s)
+        return {}
+    token = f"{self.request.id}:{uuid.uuid4().hex[:8]}"
+    try:
+        lease = DeviceLease(_lease_client(settings), serial, token, settings.lease_ttl)
+        acquired = lease.acquire()
+    except redis.RedisError as exc:
+        raise BrokerError(f"cannot take the lease on {serial}: {exc}",
+                          hint="check the broker (FARM_BROKER_URL)") from exc
+    if not acquired:
+        raise self.retry(countdown=float(settings.lease_ttl) * (1 + random.random()),
+                         max_retries=_LEASE_RETRIES)
+    with lease:
+        with session_scope(settings) as db:
+            claimed = repository.claim_job(db, job_id, serial)
+            job = db.get(Job, job_id)
+            mine = claimed or (job is not None and job.device is not None
+                               and job.device.serial == serial)
+            if mine:
+                mark_running(db, run_id)
+        if not mine:
+            return {}
+        try:
+            outcomes = execute_jobs(
+                settings, [job_id], should_stop=lambda: lease.lost or _cancelled(settings, run_id),
+                before_write=lease.check)
+        except LeaseLost as exc:
+            log.warning("device %s: %s; leaving the job to the lease's new holder", serial, exc)
+            return {}
+        with session_scope(settings) as db:
+            again = repository.return_to_pool(db, job_id)
+        if again is not None:
+            dispatch.enqueue_pool_job(settings, run_id, again, pool_id)
+        with session_scope(settings) as db:
+            settle_run(db, run_id)
+    if again is None and _hot(serial, policy):
+        _leave_pools_while_hot(me, queue, policy, poll_s)
     return {outcome.job_id: outcome.status for outcome in outcomes}
 
 

@@ -15,7 +15,9 @@ from farm.cli import app
 
 SURFACE = [
     ('submit', ['--models', '--devices', '--threads', '--delegates', '--repeats', '--num-runs',
-                '--min-secs', '--pin', ('--no-report', '--report'), ('--no-wait', '--wait'),
+                '--min-secs', '--pin', ('--each', '--pool'),
+                ('--no-spread-sessions', '--spread-sessions'), ('--no-report', '--report'),
+                ('--no-wait', '--wait'),
                 ('--format', '-f'), '--wide']),
     ('results', ['<run_id>', ('--format', '-f'), '--wide']),
     ('report', ['<run_id>', '--compare', ('--output', '-o')]),

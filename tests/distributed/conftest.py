@@ -132,7 +132,7 @@ def run_jobs(run_id: str) -> list[Job]:
         run = db.get(Run, run_id)
         assert run is not None
         for job in run.jobs:  # loaded while the session is open
-            _ = job.device.serial, job.device.host, [s.repeat_index for s in job.sessions]
+            _ = job.device, job.device and job.device.host, [s.repeat_index for s in job.sessions]
         return list(run.jobs)
 
 
