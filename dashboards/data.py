@@ -14,6 +14,7 @@ from orchestrator.queries import (
     HistoryPoint,
     ModelSummary,
     ResultRow,
+    RunPool,
     RunProvenance,
     RunSummary,
     SessionRow,
@@ -24,6 +25,7 @@ from orchestrator.queries import (
     list_models,
     list_runs,
     nightly_history,
+    run_pools,
     run_provenance,
     run_results,
     run_sessions,
@@ -54,6 +56,8 @@ class RunReport:
     sessions: list[SessionRow]
     provenance: RunProvenance
     unsupported: dict[str, tuple[str, ...]]
+    #: the pools its jobs were planned in, with each phone's share (empty for an --each run)
+    pools: list[RunPool] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ def load_run_report(db: DbSession, run_id: str) -> RunReport:
     run = get_run(db, run_id)
     rows = run_results(db, run.id)
     return RunReport(run, rows, run_sessions(db, run.id), run_provenance(db, run.id),
-                     unsupported_ops(db, [r.job_id for r in rows if r.delegate != "cpu"]))
+                     unsupported_ops(db, [r.job_id for r in rows if r.delegate != "cpu"]),
+                     run_pools(db, run.id))
 
 
 def load_compare(db: DbSession, run_a: str, run_b: str) -> CompareReport:

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards.metrics import Change, Speedup
-from orchestrator.queries import HistoryPoint, ResultRow, SessionRow, TemperaturePoint
+from orchestrator.queries import HistoryPoint, ResultRow, RunPool, SessionRow, TemperaturePoint
 
 __all__ = [
     "GL_POINTS",
@@ -32,6 +32,7 @@ __all__ = [
     "memory_figure",
     "model_latency_figure",
     "model_size_figure",
+    "pool_share_figure",
     "session_temperature_figure",
     "speedup_figure",
     "startup_figure",
@@ -144,6 +145,21 @@ def model_size_figure(rows: Sequence[ResultRow]) -> go.Figure:
                            hovertemplate="%{x}<br>%{y:.3f} MB<extra></extra>",
                            marker_color="#4c78a8"))
     return _layout(fig, "Model size (MB)", yaxis_title="MB", showlegend=False)
+
+
+def pool_share_figure(pool: RunPool) -> go.Figure:
+    """Busy seconds per phone of a pool, each bar labelled with its share of the pool's work."""
+    shares = [pool.share_pct(p) for p in pool.phones]
+    fig = go.Figure(go.Bar(
+        x=[_e(p.serial) for p in pool.phones], y=[p.busy_s for p in pool.phones],
+        text=["" if s is None else f"{s:.1f}%" for s in shares], textposition="outside",
+        customdata=[[p.jobs, p.sessions] for p in pool.phones],
+        hovertemplate="%{x}<br><b>%{y:.1f} s</b> busy (%{text} of the pool's work)"
+                      "<br>%{customdata[0]} jobs, %{customdata[1]} sessions<extra></extra>",
+        marker_color="#4c78a8"))
+    _layout(fig, f"Busy seconds per phone of pool {_e(pool.selector)}", yaxis_title="s",
+            showlegend=False, height=340)
+    return fig if pool.busy_s > 0 else _empty(fig, "no session of this pool has run yet")
 
 
 def thread_scaling_figure(rows: Sequence[ResultRow], title_scope: str) -> go.Figure:

@@ -55,9 +55,11 @@ font-weight:600;background:#eaeef2}
 .done,.healthy,.ok,.full,.faster{color:var(--good)}
 .failed,.failing,.offline,.hot,.none,.slower{color:var(--bad)}
 .skipped,.stale,.partial,.incomplete,.idle{color:var(--warn)}
+.moved{color:var(--accent)}
 .badge.done,.badge.healthy,.badge.ok{background:#dafbe1}
 .badge.failed,.badge.failing,.badge.offline,.badge.hot{background:#ffebe9}
 .badge.skipped,.badge.stale,.badge.idle,.badge.incomplete{background:#fff8c5}
+.badge.moved{background:#ddf4ff}
 .chart{margin:1rem 0;border:1px solid var(--line);border-radius:8px;padding:.4rem}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1rem}
 .note{color:var(--muted);font-size:.85rem}

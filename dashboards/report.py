@@ -20,6 +20,7 @@ from dashboards.figures import (
     inference_time_figure,
     memory_figure,
     model_size_figure,
+    pool_share_figure,
     session_temperature_figure,
     speedup_figure,
     startup_figure,
@@ -27,7 +28,7 @@ from dashboards.figures import (
 )
 from dashboards.html import badge, chart, esc, num, page, table, when
 from dashboards.metrics import HeatPolicy, compare_runs, delegate_speedups
-from orchestrator.queries import ResultRow, RunSummary, SessionRow
+from orchestrator.queries import NO_PHONE, ResultRow, RunPool, RunSummary, SessionRow
 
 __all__ = ["render_compare_report", "render_run_report"]
 
@@ -53,7 +54,7 @@ def _card(value: object, label: str) -> str:
     return f"<div class='card'><b>{esc(value)}</b><span>{esc(label)}</span></div>"
 
 
-def _run_meta(run: RunSummary) -> str:
+def _run_meta(run: RunSummary, pools: Sequence[RunPool] = ()) -> str:
     spec = run.spec
     parts = [f"status {badge(run.status)}", f"trigger {esc(run.trigger)}",
              f"created {esc(when(run.created_at))} UTC"]
@@ -65,23 +66,31 @@ def _run_meta(run: RunSummary) -> str:
             value = spec[key]
             shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
             parts.append(f"{label} {esc(shown)}")
+    for pool in pools:
+        parts.append(f"pool <b>{esc(pool.selector)}</b> of {len(pool.members)} phones "
+                     f"({esc(', '.join(pool.members))})")
     return "<div class='meta'>" + " &middot; ".join(parts) + "</div>"
 
 
 def results_table(rows: Sequence[ResultRow], table_id: str = "results") -> str:
-    head = ("device", "model", "provenance", "size MB", "config", "status", "median ms",
-            "min ms", "max ms", "sessions", "init ms", "first ms", "peak MB", "coverage",
-            "error")
+    """Every job; a "pool" column after the device when some job was a pool's (the device is
+    then the phone that claimed it)."""
+    pooled = any(r.pool is not None for r in rows)
+    head = ("device", *(("pool",) if pooled else ()), "model", "provenance", "size MB", "config",
+            "status", "median ms", "min ms", "max ms", "sessions", "init ms", "first ms",
+            "peak MB", "coverage", "error")
     cells = [
-        [esc(r.device), esc(r.model), esc(r.provenance), num(r.size_mb), esc(r.config),
-         badge(r.status), num(r.value_ms), num(r.min_ms), num(r.max_ms), str(r.sessions),
-         num(r.init_ms), num(r.first_inference_ms), num(r.memory_peak_mb, 1),
+        [esc(r.device), *([esc(r.pool)] if pooled else []), esc(r.model), esc(r.provenance),
+         num(r.size_mb), esc(r.config), badge(r.status), num(r.value_ms), num(r.min_ms),
+         num(r.max_ms), str(r.sessions), num(r.init_ms), num(r.first_inference_ms),
+         num(r.memory_peak_mb, 1),
          f"<span class='{esc(r.delegate_coverage)}'>{esc(r.delegate_coverage)}</span>",
          esc(f"{r.error_kind}: {r.error_message}" if r.error_kind else "")]
         for r in rows
     ]
-    return table(head, cells, numeric=(3, 6, 7, 8, 9, 10, 11, 12), table_id=table_id,
-                 empty="no jobs")
+    shift = int(pooled)
+    return table(head, cells, numeric=[i + shift for i in (3, 6, 7, 8, 9, 10, 11, 12)],
+                 table_id=table_id, empty="no jobs")
 
 
 def _coverage_table(rows: Sequence[ResultRow], unsupported: dict[str, tuple[str, ...]]) -> str:
@@ -104,6 +113,34 @@ def _failures(report: RunReport) -> str:
          f"<span class='mono'>{esc(r.error_message)}</span>",
          str(failed_sessions.get(r.job_id, 0))] for r in items],
         numeric=(6,), table_id="failures", empty="no failures and no skips")
+
+
+def _pool_share(report: RunReport, charts: _Charts) -> str:
+    """Per pool: what each phone did of its work (jobs, sessions, busy time and its share), then
+    the jobs that moved on when their phone was lost."""
+    out = []
+    for i, pool in enumerate(report.pools):
+        waiting = (f" {pool.waiting} of its jobs wait for a phone." if pool.waiting else "")
+        out += [f"<h3>Pool {esc(pool.selector)}</h3>" if len(report.pools) > 1 else "",
+                f"<p class='note'>Each job of pool {esc(pool.selector)} ran once, on whichever "
+                f"of its {len(pool.members)} phones was free. Busy: the sum of the wall times "
+                f"of a phone's sessions; share: its part of the pool's "
+                f"{pool.busy_s:.1f} busy seconds.{esc(waiting)}</p>",
+                charts(pool_share_figure(pool)),
+                table(("phone", "jobs run", "moved away", "sessions", "busy s", "share"), [
+                    [esc(p.serial), str(p.jobs), str(p.moved), str(p.sessions),
+                     num(p.busy_s, 1),
+                     "-" if (pct := pool.share_pct(p)) is None else f"{pct:.1f}%"]
+                    for p in pool.phones], numeric=(1, 2, 3, 4, 5),
+                    table_id="pool-share" if i == 0 else f"pool-share-{i + 1}",
+                    empty="the pool has no phones")]
+    moved = [r for r in report.rows if r.status == "moved"]
+    out += ["<h3>Moved jobs</h3>", table(
+        ("phone", "model", "config", "sessions kept", "median ms", "reason"), [
+            [esc(r.device), esc(r.model), esc(r.config), str(r.sessions), num(r.value_ms),
+             f"<span class='mono'>{esc(r.error_message)}</span>"] for r in moved],
+        numeric=(3, 4), table_id="moved", empty="no job moved: no phone of the pool was lost")]
+    return "".join(out)
 
 
 def _bounded(sessions: Sequence[SessionRow], hot: Sequence[bool],
@@ -171,14 +208,19 @@ def _provenance(report: RunReport) -> str:
 def run_report_body(report: RunReport, *, heat: HeatPolicy, chart_prefix: str = "chart") -> str:
     run, rows = report.run, report.rows
     charts = _Charts(chart_prefix)
-    devices = sorted({r.device for r in rows})
+    devices = sorted({r.device for r in rows} - {NO_PHONE})
     hot = sum(heat.is_hot(s.temp_before_c, s.temp_after_c, s.thermal_status)
               for s in report.sessions)
-    out = [f"<h1>Run {esc(run.id)}</h1>", _run_meta(run), "<div class='cards'>",
+    out = [f"<h1>Run {esc(run.id)}</h1>", _run_meta(run, report.pools), "<div class='cards'>",
            _card(run.jobs, "jobs"), _card(run.done, "done"), _card(run.failed, "failed"),
            _card(run.skipped, "skipped"), _card(len(report.sessions), "sessions"),
            _card(len(devices), "devices"), _card(len({r.model for r in rows}), "models"),
-           _card(hot, "hot sessions"), "</div>"]
+           _card(hot, "hot sessions")]
+    if report.pools:
+        out.append(_card(sum(r.status == "moved" for r in rows), "moved"))
+    out.append("</div>")
+    if report.pools:
+        out += ["<h2>Pool share</h2>", _pool_share(report, charts)]
     if not rows:
         out.append("<p class='note'>This run has no jobs.</p>")
     for device in devices:

@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, distinct, func, select, true
@@ -26,10 +26,13 @@ from orchestrator.errors import NotFound
 from orchestrator.schema import Device, Job, Model, Pool, Run, Session
 
 __all__ = [
+    "NO_PHONE",
     "DeviceHealth",
     "HistoryPoint",
     "ModelSummary",
+    "PoolPhone",
     "ResultRow",
+    "RunPool",
     "RunProvenance",
     "RunSummary",
     "SessionRow",
@@ -40,12 +43,16 @@ __all__ = [
     "list_models",
     "list_runs",
     "nightly_history",
+    "run_pools",
     "run_provenance",
     "run_results",
     "run_sessions",
     "temperature_history",
     "unsupported_ops",
 ]
+
+#: what a result row says for its device while its pool job waits for a phone to claim it
+NO_PHONE = "(no phone yet)"
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,37 @@ class RunProvenance:
     models: list[ModelProvenance] = field(default_factory=list)
     tools: list[ToolProvenance] = field(default_factory=list)
     devices: list[DeviceProvenance] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PoolPhone:
+    """One phone's part of a pool's work in a run."""
+
+    serial: str
+    jobs: int  # the pool jobs it claimed, moved ones included
+    moved: int  # of them, the ones that moved on when it was lost
+    sessions: int  # their sessions on it, of any status
+    busy_s: float  # the sum of those sessions' wall times (started_at .. finished_at)
+
+
+@dataclass(frozen=True)
+class RunPool:
+    """A pool a run's jobs were planned in, with each phone's share of them."""
+
+    id: str
+    selector: str  # what --devices said
+    members: tuple[str, ...]  # serials
+    phones: list[PoolPhone]  # every member (in ``members`` order), then any other that ran a job
+    waiting: int  # jobs no phone has claimed yet
+
+    @property
+    def busy_s(self) -> float:
+        return sum(p.busy_s for p in self.phones)
+
+    def share_pct(self, phone: PoolPhone) -> float | None:
+        """The phone's share of the pool's work, by busy time (None before any session ran)."""
+        total = self.busy_s
+        return 100 * phone.busy_s / total if total > 0 else None
 
 
 @dataclass(frozen=True)
@@ -300,7 +338,7 @@ def _result_rows(db: DbSession, jobs: ColumnElement[bool]) -> list[ResultRow]:
     for job, serial, device_model, model, pool, *s in db.execute(query):
         _, n, min_ms, max_ms, init_ms, first_ms, peak_mb, coverage = s
         rows.append(ResultRow(
-            job_id=job.id, device=serial or "(no phone yet)", device_model=device_model,
+            job_id=job.id, device=serial or NO_PHONE, device_model=device_model,
             model=model.name,
             provenance=model.provenance, model_sha256=model.sha256,
             size_mb=model.size_bytes / 1e6, delegate=job.delegate, threads=job.num_threads,
@@ -367,6 +405,60 @@ def run_sessions(db: DbSession, run_id: str) -> list[SessionRow]:
         for (job_id, serial, model, delegate, threads, repeat, status, avg, before, after, env,
              started, kind, message) in db.execute(query)
     ]
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float:
+    """A session's wall time; SQLite hands back naive datetimes (UTC), PostgreSQL aware ones."""
+    if start is None or end is None:
+        return 0.0
+    start, end = (m.replace(tzinfo=UTC) if m.tzinfo is None else m for m in (start, end))
+    return max(0.0, (end - start).total_seconds())
+
+
+def run_pools(db: DbSession, run_id: str) -> list[RunPool]:
+    """The pools of a run's jobs (none for an --each run) and what each phone did of their work.
+
+    Jobs are counted in SQL; busy time is summed over the run's pool sessions in Python (date
+    arithmetic differs between the engines, and a run's sessions are bounded by its plan)."""
+    in_run = and_(Job.run_id == run_id, Job.pool_id.is_not(None))
+    pools = list(db.scalars(select(Pool).where(Pool.id.in_(
+        select(Job.pool_id).where(in_run).distinct())).order_by(Pool.selector, Pool.id)))
+    if not pools:
+        return []
+    Key = tuple[str, str]  # pool id, serial
+    jobs: dict[Key, int] = defaultdict(int)
+    moved: dict[Key, int] = defaultdict(int)
+    waiting: dict[str, int] = defaultdict(int)
+    counted = (
+        select(Pool.id, Device.serial, Job.status, func.count(Job.id))
+        .join(Pool, Pool.id == Job.pool_id).outerjoin(Device, Device.id == Job.device_id)
+        .where(in_run).group_by(Pool.id, Device.serial, Job.status)
+    )
+    for pool_id, serial, status, n in db.execute(counted):
+        if serial is None:
+            waiting[pool_id] += n if status in ("pending", "running") else 0
+        else:
+            jobs[pool_id, serial] += n
+            moved[pool_id, serial] += n if status == "moved" else 0
+    sessions: dict[Key, int] = defaultdict(int)
+    busy: dict[Key, float] = defaultdict(float)
+    timed = (
+        select(Pool.id, Device.serial, Session.started_at, Session.finished_at)
+        .join(Job, Job.id == Session.job_id).join(Pool, Pool.id == Job.pool_id)
+        .join(Device, Device.id == Job.device_id).where(in_run)
+    )
+    for pool_id, serial, started, finished in db.execute(timed):
+        sessions[pool_id, serial] += 1
+        busy[pool_id, serial] += _seconds(started, finished)
+    result = []
+    for pool in pools:
+        members = tuple(str(m) for m in pool.members or ())
+        others = sorted({s for p, s in (*jobs, *sessions) if p == pool.id} - set(members))
+        phones = [PoolPhone(serial, jobs[pool.id, serial], moved[pool.id, serial],
+                            sessions[pool.id, serial], busy[pool.id, serial])
+                  for serial in (*members, *others)]
+        result.append(RunPool(pool.id, pool.selector, members, phones, waiting[pool.id]))
+    return result
 
 
 def unsupported_ops(db: DbSession, job_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:

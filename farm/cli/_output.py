@@ -43,7 +43,8 @@ def fmt_ms(value: float | None) -> str:
 
 
 def _status_style(status: Any) -> str:
-    return {"failed": "red", "skipped": "yellow", "cancelled": "yellow"}.get(str(status), "")
+    return {"failed": "red", "skipped": "yellow", "cancelled": "yellow",
+            "moved": "blue"}.get(str(status), "")
 
 
 def _note(row: ResultRow) -> str:

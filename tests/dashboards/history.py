@@ -1,7 +1,8 @@
 """Farm history for the dashboard tests, inserted through the ORM like the job runner stores it.
 
 ``Farm`` adds devices, models and runs with explicit values, so each test knows what the pages
-must show without asking the code under test.
+must show without asking the code under test. A pool run's jobs name the phone that claimed them
+("" for none yet) and may give each session's wall time, sessions of a phone back to back.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator.repository import job_value
-from orchestrator.schema import Device, Job, Model, Run, Session, Tool
+from orchestrator.schema import Device, Job, Model, Pool, Run, Session, Tool
 
 EVIL = "<script>alert(1)</script>"
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    device: str
+    device: str  # a pool job: the phone that claimed it, "" for none yet
     model: str
     delegate: str
     threads: int
@@ -33,6 +34,7 @@ class JobSpec:
     unsupported: Sequence[str] = ()
     temps: tuple[float, float] | None = (31.0, 34.0)
     thermal_status: int | None = None
+    seconds: Sequence[float] = ()  # each session's wall time (default: none, started = finished)
 
 
 class Farm:
@@ -62,17 +64,24 @@ class Farm:
         self.models[name] = model
         return model
 
+    def pool(self, pool_id: str, selector: str, members: Sequence[str]) -> Pool:
+        pool = Pool(id=pool_id, selector=selector, members=list(members))
+        self.db.add(pool)
+        return pool
+
     def run(self, run_id: str, created_at: datetime, jobs: Sequence[JobSpec],
-            trigger: str = "nightly") -> Run:
+            trigger: str = "nightly", pool: Pool | None = None) -> Run:
         run = Run(id=run_id, status="done", trigger=trigger, created_at=created_at,
                   finished_at=created_at + timedelta(hours=1),
                   spec={"threads": [1, 4], "delegates": ["cpu", "gpu"], "repeats": 3})
         self.db.add(run)
         self.db.flush()
+        clock: dict[str, datetime] = {}  # per phone: when its next session starts
         for seq, spec in enumerate(jobs):
-            ok = [v for v in spec.values] if spec.status == "done" else []
+            ok = [v for v in spec.values] if spec.status in ("done", "moved") else []
             job = Job(id=f"{run_id}-{seq}", run_id=run_id, seq=seq,
-                      device_id=self.devices[spec.device].id, model_id=self.models[spec.model].id,
+                      device_id=self.devices[spec.device].id if spec.device else None,
+                      pool_id=pool.id if pool else None, model_id=self.models[spec.model].id,
                       tool_id=self.tool.id, delegate=spec.delegate, num_threads=spec.threads,
                       status=spec.status, attempts=1,
                       error_kind=spec.error[0] if spec.error else None,
@@ -82,7 +91,13 @@ class Farm:
             self.db.add(job)
             self.db.flush()
             for index, value in enumerate(spec.values):
-                self.db.add(self._session(job, index, value, spec, created_at))
+                session = self._session(job, index, value, spec, created_at)
+                if spec.seconds:
+                    session.started_at = clock.get(spec.device, created_at)
+                    session.finished_at = session.started_at + timedelta(
+                        seconds=spec.seconds[index])
+                    clock[spec.device] = session.finished_at
+                self.db.add(session)
         self.db.flush()
         return run
 
