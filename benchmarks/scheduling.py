@@ -12,8 +12,9 @@ Part 1, simulation (seconds). A discrete-event simulation of one pool whose phon
 ``expected_seconds`` of ``orchestrator.scheduling`` (the policy is imported, not re-implemented):
 each free phone takes the next job; a phone above the thermal limit puts it back and sleeps a poll
 interval (``min(gate_poll_s, 5)``), for at most ``gate_max_wait_s``; a phone that finds the queue
-empty leaves the pool, as the real thread returns; a lost phone's job goes back to the front after
-the service's reconnect attempts (2 + 4 + 8 s for the default ``device_retries`` 3), the sessions it
+empty looks again every poll interval while jobs are in flight on other phones (the real thread
+waits: a lost phone's job comes back) and leaves the pool once it is drained; a lost phone's job
+goes back to the front after the service's reconnect attempts (2 + 4 + 8 s for the default ``device_retries`` 3), the sessions it
 finished kept (``repository.return_to_pool``: the successor runs only the rest), and the phone
 leaves.
 
@@ -355,7 +356,10 @@ def simulate(scenario: Scenario, order: str, seed: int = 0) -> SimResult:
         if kind == "free":
             item = queue.take()
             if item is None:
-                st.left = t  # the thread returns: the phone leaves the pool
+                if queue.drained:
+                    st.left = t  # the thread returns: the phone leaves the pool
+                else:  # jobs in flight elsewhere; a lost phone's comes back
+                    push(t + poll_s, "free", i)
                 continue
             if st.dropped:  # runner.too_hot raises FarmError: the job is the others'
                 queue.put_back(item)
@@ -386,6 +390,7 @@ def simulate(scenario: Scenario, order: str, seed: int = 0) -> SimResult:
             st.heat, st.heat_t = heat + (t - start), t
             executions.append(Execution(item.job_id, item.part, i, start, t, len(item.sessions),
                                         item.work))
+            queue.finish()
             push(t, "free", i)
         elif kind == "drop":
             st.dropped = True

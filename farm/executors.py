@@ -158,14 +158,21 @@ class EmbeddedExecutor:
         finally:
             pool.shutdown(wait=True)
             with session_scope(self.settings) as db:
+                if not stop.is_set():
+                    for pool_work in pools:  # every phone of the pool was lost
+                        queue = queues[pool_work.pool_id]
+                        while (item := queue.take()) is not None:
+                            repository.finish_job(db, item.job_id, (
+                                "device_lost", f"no phone of pool {pool_work.selector} is left "
+                                               "to run it; reconnect one and submit again"))
                 repository.settle_run(db, run_id, stopped=stop.is_set())
 
     def _pool_loop(self, serial: str, queue: PoolQueue[PendingJob], stop: threading.Event,
                    planned: dict[str, int], labels: dict[str, str],
                    execute: Callable[[list[str]], list[JobOutcome]]) -> None:
         """One phone's share of a pool: take the next job, longest first, unless the phone is
-        above the gate's limit (``HandOff``); a job of a phone that was lost goes back to the pool,
-        and the phone leaves it."""
+        above the gate's limit (``HandOff``), until the pool is drained; a job of a phone that was
+        lost goes back to the pool, and the phone leaves it."""
         with session_scope(self.settings) as db:
             device = db.scalars(select(Device).where(Device.serial == serial)).one_or_none()
             ref = DeviceRef.of(device) if device is not None else None
@@ -173,7 +180,11 @@ class EmbeddedExecutor:
             return
         handoff: HandOff | None = None
         runner: Runner | None = None
-        while not stop.is_set() and (item := queue.take()) is not None:
+        while not stop.is_set() and not queue.drained:
+            item = queue.take()
+            if item is None:  # the rest is in flight on other phones; a lost one's comes back
+                queue.wait(1.0)
+                continue
             spec = item.spec or JobSpec.from_settings(self.settings)
             policy = GatePolicy(max_temp_c=spec.max_temp_c, max_wait_s=spec.gate_max_wait_s)
             handoff = handoff or HandOff(spec.gate_max_wait_s)
@@ -189,16 +200,23 @@ class EmbeddedExecutor:
                 stop.wait(poll_s)
                 continue
             with session_scope(self.settings) as db:
-                if not repository.claim_job(db, item.job_id, serial):
-                    continue
+                claimed = repository.claim_job(db, item.job_id, serial)
+            if not claimed:
+                queue.finish()
+                continue
             planned[item.job_id], labels[item.job_id] = item.planned, item.label
-            (outcome,) = execute([item.job_id])
-            with session_scope(self.settings) as db:
-                again = repository.return_to_pool(db, outcome.job_id)
-                successor = repository.pending_job(db, again) if again else None
+            try:
+                (outcome,) = execute([item.job_id])
+                with session_scope(self.settings) as db:
+                    again = repository.return_to_pool(db, outcome.job_id)
+                    successor = repository.pending_job(db, again) if again else None
+            except BaseException:
+                queue.finish()  # stopped or crashed: the job stays pending, for a resume
+                raise
             if successor is not None:
                 queue.put_back(successor)
                 return
+            queue.finish()
 
     def wait(self, run_id: str, progress: Progress = _quiet) -> str:
         with session_scope(self.settings) as db:

@@ -8,7 +8,8 @@ finishes close to max(longest job, total work / phones) (``benchmarks/scheduling
   config on the same kind of phone (their median, times the job's sessions); with no history, from
   the model's size and the protocol (``size_estimate``).
 - ``PoolQueue``: the pool's jobs in that order, shared by its phones. A phone takes the next job;
-  a job whose phone was lost goes back to the front. The embedded executor's phone threads pull from
+  a job whose phone was lost goes back to the front, and until the last job is over no phone leaves
+  the pool for want of work (one may yet come back). The embedded executor's phone threads pull from
   it; the distributed executor sends its jobs to the pool's Celery queue in the same order
   (``farm.distributed.dispatch``), so both dispatch alike.
 - A phone above the thermal gate's limit does not take pool work (``HandOff``): it leaves the jobs
@@ -68,23 +69,53 @@ def longest_first(items: Iterable[T], seconds: Callable[[T], float | None]) -> l
 
 
 class PoolQueue(Generic[T]):
-    """A pool's jobs, longest first, taken by its phones one at a time (thread-safe)."""
+    """A pool's jobs, longest first, taken by its phones one at a time (thread-safe).
+
+    A taken job is in flight until its taker says it ``finish``-ed or ``put_back`` it. An empty
+    queue with jobs in flight is not the end of the pool: a job whose phone is lost comes back, so
+    a free phone ``wait``-s until there is work again or the pool is ``drained``."""
 
     def __init__(self, items: Iterable[T], seconds: Callable[[T], float | None]) -> None:
         self._items = deque(longest_first(items, seconds))
-        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._changed = threading.Condition()
 
     def take(self) -> T | None:
-        with self._lock:
-            return self._items.popleft() if self._items else None
+        """The next job (in flight from now on), or None when there is none right now."""
+        with self._changed:
+            if not self._items:
+                return None
+            self._in_flight += 1
+            return self._items.popleft()
+
+    def finish(self) -> None:
+        """The taken job is over (done, failed, or claimed by another phone)."""
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
 
     def put_back(self, item: T) -> None:
-        """A job whose phone was lost: first in line again, it was the longest left."""
-        with self._lock:
+        """Instead of the taken job, ``item`` (the job itself, left by a hot phone, or the job of a
+        phone that was lost, or its successor): first in line again, it was the longest left."""
+        with self._changed:
+            self._in_flight -= 1
             self._items.appendleft(item)
+            self._changed.notify_all()
+
+    @property
+    def drained(self) -> bool:
+        """No job waits and none is in flight: the pool is done."""
+        with self._changed:
+            return not self._items and self._in_flight == 0
+
+    def wait(self, timeout: float) -> None:
+        """Until a job is put back or finished, or ``timeout`` seconds."""
+        with self._changed:
+            if not self._items and self._in_flight:
+                self._changed.wait(timeout)
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._changed:
             return len(self._items)
 
 

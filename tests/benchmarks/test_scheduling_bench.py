@@ -95,3 +95,11 @@ def test_a_lost_phone_keeps_its_finished_sessions_and_the_rest_moves() -> None:
     assert successor.start == pytest.approx(45.0) and successor.end == pytest.approx(95.0)
     assert result.bound_parts["moved_job"] == pytest.approx(12.0 + reconnect + 50.0)
     assert sb.completed_sessions(result) == {"j0": 3, "j1": 3}
+
+
+def test_a_lost_phones_job_waits_for_a_phone_that_ran_out_of_work() -> None:
+    # phone 1's only job is over at 10 s; phone 0 is lost 12 s into its job, which is back at 26 s
+    case = _case([(15.0, 15.0, 15.0), (10.0,)], drop=(0, 12.0))
+    result = sb.simulate(case, "lpt")
+    assert result.unfinished == ()
+    assert sb.completed_sessions(result) == {"j0": 3, "j1": 1}

@@ -215,3 +215,45 @@ def test_spread_sessions_plans_each_session_as_a_job_of_its_own(db_env: dict[str
 def test_spread_sessions_needs_a_pool() -> None:
     with pytest.raises(PlanError, match="--spread-sessions"):
         Submission(spread_sessions=True)
+
+
+def test_a_lost_phones_job_is_not_stranded_when_the_others_have_run_out_of_work(
+        db_env: dict[str, str], tmp_path: Path) -> None:
+    run_id = _plan(tmp_path, serials=("P1", "P2"), repeats=2, threads=(1,))
+    phones, states = _phones(("P1", "P2"), session_s=0.02)
+    links: dict[str, ScriptedLink] = {}
+    calls: list[str] = []
+
+    def lost_late(script: str) -> ShellResult:
+        calls.append(script)
+        if len(calls) == 2:  # long after P2 has finished its own job and found the queue empty
+            time.sleep(1.0)
+            links["P1"].online = False
+            raise DeviceLost("P1: connection lost")
+        return states["P1"].benchmark(script)
+
+    phones["P1"].on(r"^timeout ", lost_late)
+    EmbeddedExecutor(load_settings(), runners=phone_runners(phones, links)).start(run_id)
+    assert _status(run_id) == "done"
+    moved = [j for j in _jobs(run_id) if j.status == "moved"]
+    assert len(moved) == 1 and moved[0].device and moved[0].device.serial == "P1"
+    done = [j for j in _jobs(run_id) if j.status == "done"]
+    assert len(done) == 2 and all(j.device and j.device.serial == "P2" for j in done)
+
+
+def test_a_pool_whose_every_phone_is_lost_fails_what_is_left_with_the_fix(
+        db_env: dict[str, str], tmp_path: Path) -> None:
+    run_id = _plan(tmp_path, serials=("P1",), threads=(1, 2))
+    phones, _states = _phones(("P1",))
+    links: dict[str, ScriptedLink] = {}
+
+    def unplug(_script: str) -> ShellResult:
+        links["P1"].online = False
+        raise DeviceLost("P1: connection lost")
+
+    phones["P1"].on(r"^timeout ", unplug)
+    EmbeddedExecutor(load_settings(), runners=phone_runners(phones, links)).start(run_id)
+    jobs = _jobs(run_id)
+    assert _status(run_id) == "failed"
+    assert {(j.status, j.error_kind) for j in jobs} == {("failed", "device_lost")}
+    assert any("no phone of pool P1 is left" in (j.error_message or "") for j in jobs)

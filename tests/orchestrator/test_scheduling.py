@@ -46,17 +46,33 @@ def test_the_queue_hands_each_job_to_one_taker_and_a_returned_job_goes_first() -
     def take_all() -> None:
         while (item := queue.take()) is not None:
             taken.append(item)
+            queue.finish()
 
     threads = [threading.Thread(target=take_all) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(taken) == list(range(1000))
+    assert sorted(taken) == list(range(1000)) and queue.drained
     queue = PoolQueue([1, 3, 2], float)
     assert queue.take() == 3
     queue.put_back(3)
     assert [queue.take(), queue.take(), queue.take(), queue.take()] == [3, 2, 1, None]
+
+
+def test_an_empty_queue_with_a_job_in_flight_is_not_drained_until_it_is_over() -> None:
+    queue = PoolQueue(["long", "short"], {"long": 2.0, "short": 1.0}.get)
+    assert queue.take() == "long"  # on a phone that will be lost
+    assert queue.take() == "short"
+    queue.finish()
+    # The other phone is out of work, but must not leave: the lost phone's job comes back.
+    assert queue.take() is None and not queue.drained
+    returned = threading.Timer(0.05, queue.put_back, args=("long, the rest",))
+    returned.start()
+    queue.wait(5.0)
+    assert queue.take() == "long, the rest"
+    queue.finish()
+    assert queue.drained
 
 
 def test_a_hot_phone_leaves_work_for_at_most_the_gates_wait() -> None:
