@@ -14,9 +14,9 @@ each free phone takes the next job; a phone above the thermal limit puts it back
 interval (``min(gate_poll_s, 5)``), for at most ``gate_max_wait_s``; a phone that finds the queue
 empty looks again every poll interval while jobs are in flight on other phones (the real thread
 waits: a lost phone's job comes back) and leaves the pool once it is drained; a lost phone's job
-goes back to the front after the service's reconnect attempts (2 + 4 + 8 s for the default ``device_retries`` 3), the sessions it
-finished kept (``repository.return_to_pool``: the successor runs only the rest), and the phone
-leaves.
+goes back to the front after the service's reconnect attempts (2 + 4 + 8 s for the default
+``device_retries`` 3), the sessions it finished kept (``repository.return_to_pool``: the successor
+runs only the rest), and the phone leaves.
 
 - Jobs: each one config (model and options) measured ``--repeats`` times. The configs are the
   successful sessions of the real ``benchmark_model`` logs (``--logs``, parsed with
