@@ -192,19 +192,22 @@ def _hot(serial: str, spec_policy: GatePolicy) -> bool:
         return _cooling.handoff.leaves_work(hot, time.monotonic())
 
 
-def _claimed_elsewhere(settings: Settings, job_id: str, serial: str) -> str | None:
-    """The other phone that holds a claimed job, if its execution may still be alive."""
+def _job_to_run(settings: Settings, job_id: str, serial: str) -> str | None:
+    """The job this delivery should run: ``job_id``; None when another phone claimed it and may
+    still be at it (its lease is held: this is a duplicate); when that phone's worker died (no
+    lease), the job is taken over (``repository.abandon_job``), which may leave a successor to run
+    in its place."""
     with session_scope(settings) as db:
         job = db.get(Job, job_id)
         holder = job.device.serial if job is not None and job.device is not None else None
     if holder is None or holder == serial:
+        return job_id
+    if _lease_client(settings).exists(f"farm:lease:{holder}"):
         return None
-    busy = _lease_client(settings).exists(f"farm:lease:{holder}")
-    if busy:
-        return holder
+    log.warning("job %s was claimed by %s, whose worker is gone (no lease): taking it over",
+                job_id[:12], holder)
     with session_scope(settings) as db:
-        repository.abandon_job(db, job_id, f"the worker running it on {holder} stopped")
-    return None
+        return repository.abandon_job(db, job_id, f"the worker running it on {holder} stopped")
 
 
 @shared_task(name="farm.run_pool_job", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
@@ -226,8 +229,10 @@ def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str
     policy = GatePolicy(max_temp_c=spec.max_temp_c, max_wait_s=spec.gate_max_wait_s)
     poll_s = min(spec.gate_poll_s, 5.0) or 1.0
     queue = pool_queue(pool_id)
-    if _claimed_elsewhere(settings, job_id, serial):
+    taken = _job_to_run(settings, job_id, serial)
+    if taken is None:
         return {}  # a duplicate: the phone that claimed it is still at it
+    job_id = taken
     if find_transport(adb_client(), serial) is None:
         log.warning("phone %s is not online; handing job %s back to pool %s", serial,
                     job_id[:12], pool_id)

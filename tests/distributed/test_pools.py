@@ -166,3 +166,34 @@ def test_a_phone_unplugged_mid_pool_run_hands_its_job_to_another(
             if job.status == "done" and job.device and job.device.serial == SERIALS[0]:
                 assert all(s.finished_at for s in job.sessions)
     assert time.monotonic() - stopped < 300
+
+
+def test_a_pool_host_killed_mid_job_has_its_jobs_finished_once_by_the_other(
+        dist_env: dict[str, str], phone_factory: Callable[..., ConnectedPhone],
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    phones = [phone_factory(serial=serial) for serial in SERIALS]
+    host_a = start_worker("host-a", [p.phone.device_serial for p in phones[:2]])
+    start_worker("host-b", [phones[2].phone.device_serial])
+    result = farm(*POOL, "--repeats", "3", env=dist_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    run_id = _run_id(result.stdout)
+
+    def host_a_measured() -> bool:
+        return any(job.sessions for job in _pool_jobs(run_id)
+                   if job.device and job.device.host == "host-a")
+
+    wait_for(host_a_measured, 180, "a session on host-a")
+    host_a.kill_all()  # supervisor and consumers at once: the host crashed mid-job
+    # Its unacknowledged deliveries come back after the visibility timeout (8 s here), to host-b's
+    # phone, which finds the dead phones' leases gone and takes their jobs over.
+    wait_for(lambda: run_status(run_id) in ("done", "failed"), 400, "the run to finish")
+    assert run_status(run_id) == "done"
+    configs: dict[tuple[int, int], list[Job]] = {}
+    for job in _pool_jobs(run_id):
+        configs.setdefault((job.model_id, job.num_threads), []).append(job)
+    assert len(configs) == 6
+    for chain in configs.values():
+        ok = [s for job in chain for s in job.sessions if s.status == "ok"]
+        assert len(ok) == 3, [(j.status, j.error_message, len(j.sessions)) for j in chain]
+        assert sum(j.status == "done" for j in chain) == 1
+        assert {j.status for j in chain} <= {"done", "moved"}
