@@ -13,9 +13,9 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
-import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
@@ -109,10 +109,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Ite
             + "".join(body) + "</tbody></table></div>")
 
 
-def chart(fig: go.Figure, div_id: str) -> str:
-    """A figure's div and drawing script, without plotly.js (the page shell provides it)."""
+def chart(fig: dict[str, Any], div_id: str) -> str:
+    """A figure's div and drawing script, without plotly.js (the page shell provides it).
+
+    ``fig`` is a figure dict from ``dashboards.figures``, already in the shape plotly.js draws,
+    so Plotly's validation (which would rebuild it as graph objects) is skipped."""
     return "<div class='chart'>" + pio.to_html(
-        fig, full_html=False, include_plotlyjs=False, div_id=div_id,
+        fig, full_html=False, include_plotlyjs=False, div_id=div_id, validate=False,
         config={"displaylogo": False, "responsive": True}) + "</div>"
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import plotly.graph_objects as go
-
 from dashboards.data import CompareReport, RunReport
 from dashboards.figures import (
+    Figure,
     compare_figure,
     coverage_figure,
     inference_time_figure,
@@ -45,7 +44,7 @@ class _Charts:
     def __init__(self, prefix: str) -> None:
         self.prefix, self.count = prefix, 0
 
-    def __call__(self, fig: go.Figure) -> str:
+    def __call__(self, fig: Figure) -> str:
         self.count += 1
         return chart(fig, f"{self.prefix}-{self.count}")
 

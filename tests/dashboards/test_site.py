@@ -126,9 +126,10 @@ def test_many_points_use_webgl_few_do_not() -> None:
         return [HistoryPoint("d", "m", "cpu", 1, START + timedelta(days=i), 1.0, 1.0, 1.0, 1)
                 for i in range(n)]
 
-    assert {t.type for t in trend_figure(points(30), "t", lambda p: p.config).data} == {"scatter"}
+    few = trend_figure(points(30), "t", lambda p: p.config)
+    assert {t["type"] for t in few["data"]} == {"scatter"}
     many = trend_figure(points(GL_POINTS + 1), "t", lambda p: p.config)
-    assert {t.type for t in many.data} == {"scattergl"}
+    assert {t["type"] for t in many["data"]} == {"scattergl"}
 
 
 def _get(url: str) -> tuple[int, str]:
