@@ -236,7 +236,7 @@ class EmbeddedExecutor:
 class DistributedExecutor:
     default_devices: tuple[str, ...] = ("all",)
 
-    def __init__(self, settings: Settings, poll_s: float = 1.0) -> None:
+    def __init__(self, settings: Settings, poll_s: float = 0.25) -> None:
         self.settings = settings
         self.poll_s = poll_s
 

@@ -11,6 +11,10 @@ Every adbutils / socket error is translated here into a ``DeviceError`` subclass
 
 Commands always go through the v2 shell: with the v1 shell adbutils returns an empty string when the
 connection drops mid-command, while v2 raises, so a lost phone cannot pass for a silent success.
+The v2 shell is spoken here (``_shell_v2``: ``host:transport:SERIAL``, then ``shell,v2:`` and its
+packets), not through adbutils, whose every command costs a second connection (``host:version``)
+and a 10 ms sleep in each close: about 25 ms per command, three commands a session
+(``benchmarks/overhead.py``).
 Argument lists are quoted with ``shlex.join`` for the phone's POSIX shell (adbutils' own list
 handling uses Windows quoting rules, which a device shell does not follow).
 
@@ -169,10 +173,9 @@ class AdbPhone:
     def run_script(self, script: str, timeout: float = 60.0) -> ShellResult:
         """Run a shell script the farm wrote. Any user data in it must be ``shlex.quote``-d."""
         try:
-            result = self._device.shell2(script, timeout=timeout, v2=True)
+            return _shell_v2(self.client, self.transport, script, timeout)
         except _FOREIGN as exc:
             raise _translate(self.transport, exc, "a shell command") from exc
-        return ShellResult(result.stdout, result.stderr, result.returncode)
 
     def push(self, local: Path, remote: str, mode: int = 0o644) -> None:
         try:
@@ -189,6 +192,56 @@ class AdbPhone:
     def getprops(self) -> str:
         """``getprop``'s full listing (parse with ``probes.parse_getprop``)."""
         return self.run_script("getprop", timeout=30).stdout
+
+
+#: shell protocol v2 packet ids (adb's shell_protocol.h)
+_STDOUT, _STDERR, _EXIT = 1, 2, 3
+
+
+def _request(sock: socket.socket, request: str) -> None:
+    """One adb server request (4 hex digits of length, then the text) and its OKAY."""
+    payload = request.encode()
+    sock.sendall(b"%04x" % len(payload) + payload)
+    status = _read_exact(sock, 4)
+    if status == b"FAIL":
+        length = int(_read_exact(sock, 4), 16)
+        raise adbutils.AdbError(_read_exact(sock, length).decode(errors="replace"))
+    if status != b"OKAY":
+        raise adbutils.AdbError(f"unexpected reply {status!r} to {request.split(':', 1)[0]}")
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        try:
+            chunk = sock.recv(size - len(data))
+        except TimeoutError as exc:
+            raise adbutils.AdbTimeout("adb recv timeout") from exc
+        if not chunk:
+            raise EOFError("the adb connection closed")
+        data += chunk
+    return bytes(data)
+
+
+def _shell_v2(client: AdbClient, transport: str, script: str, timeout: float) -> ShellResult:
+    """``script`` in the phone's shell over the v2 protocol: its stdout, stderr and exit status
+    (outputs without trailing whitespace, as adbutils' ``shell2`` returns them)."""
+    out, err = bytearray(), bytearray()
+    with socket.create_connection((client.host, client.port), timeout=timeout) as sock:
+        _request(sock, f"host:transport:{transport}")
+        _request(sock, f"shell,v2:{script}")
+        while True:
+            header = _read_exact(sock, 5)
+            data = _read_exact(sock, int.from_bytes(header[1:5], "little"))
+            if header[0] == _STDOUT:
+                out += data
+            elif header[0] == _STDERR:
+                err += data
+            elif header[0] == _EXIT:
+                code = data[0] if data else 255
+                break
+    return ShellResult(out.decode(errors="replace").rstrip(),
+                       err.decode(errors="replace").rstrip(), code)
 
 
 def find_transport(client: AdbClient, serial: str) -> str | None:

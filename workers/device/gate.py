@@ -62,11 +62,14 @@ def wait_for_gate(read_environment: Callable[[], dict[str, Any]], policy: GatePo
                   clock: Callable[[], float] = time.monotonic) -> GateResult:
     start = clock()
     while True:
+        # Waited: until the reading that let the session go began (the reading itself is part of
+        # every session's cost, not a wait).
+        read_at = clock()
         env = read_environment()
         reasons = _blockers(env, policy)
-        waited = clock() - start
         if not reasons:
-            return GateResult(True, waited, env, ())
+            return GateResult(True, read_at - start, env, ())
+        waited = clock() - start
         if waited >= policy.max_wait_s:
             return GateResult(False, waited, env, reasons)
         sleep(min(policy.poll_s, max(policy.max_wait_s - waited, 0.0)))

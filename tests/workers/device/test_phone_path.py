@@ -16,7 +16,7 @@ from farm.inventory import discover_phones
 from models.builtin import build_builtin_models
 from models.tflite_file import sha256_file
 from orchestrator import storage
-from orchestrator.errors import DeviceStorageFull
+from orchestrator.errors import DeviceLost, DeviceNotFound, DeviceStorageFull
 from orchestrator.schema import Device
 from tests.support.adb import AdbServer
 from tests.support.virtual_phones import ConnectedPhone
@@ -118,6 +118,26 @@ def test_storage_full_is_a_clear_error(phone: ConnectedPhone, adb: AdbServer,
     with pytest.raises(DeviceStorageFull, match="no room"):
         ensure_on_device(_phone(phone, adb), big, sha256_file(big), "model.tflite")
     phone.phone.clear_faults("storage-full")
+
+
+def test_the_v2_shell_keeps_streams_status_and_large_output(phone: ConnectedPhone,
+                                                           adb: AdbServer) -> None:
+    device = _phone(phone, adb)
+    result = device.run_script("echo out; echo err >&2; exit 7")
+    assert (result.stdout, result.stderr, result.exit_code) == ("out", "err", 7)
+    # More than one packet (the phone's shell writes in chunks): every byte, in order.
+    big = device.run_script("i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done")
+    lines = big.stdout.split("\n")
+    assert len(lines) == 20000 and lines[0] == "line0" and lines[-1] == "line19999"
+
+
+def test_the_v2_shell_turns_a_drop_and_an_unknown_phone_into_device_errors(
+        phone_factory: Callable[..., ConnectedPhone], adb: AdbServer) -> None:
+    dropping = phone_factory(faults="drop-shell")
+    with pytest.raises(DeviceLost, match="connection lost"):
+        _phone(dropping, adb).run_script("sleep 5; echo never")
+    with pytest.raises(DeviceNotFound):
+        AdbPhone(adb_client(adb.port), "127.0.0.1:1").run_script("echo hi")
 
 
 def test_quoting_keeps_user_data_out_of_the_shell(phone: ConnectedPhone, adb: AdbServer) -> None:

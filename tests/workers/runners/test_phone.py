@@ -143,3 +143,44 @@ def test_tool_choice_for_the_phones_abis(db_env: dict[str, str], tmp_path: Path)
         (tmp_path / "bm-arm64-v8a").unlink()
         with pytest.raises(ToolError, match="missing"):
             runner.choose_tool(db)
+
+
+def _snapshots(runner: PhoneRunner) -> int:
+    """Environment snapshots the runner has read from its phone so far."""
+    return sum("dumpsys battery" in script
+               for script in runner.phone.commands("shell"))  # type: ignore[attr-defined]
+
+
+def test_back_to_back_sessions_read_the_phone_once_between_them(model: Path, tool: ToolRef
+                                                                ) -> None:
+    runner, _, clock = _runner()
+    runner.prepare_model(str(model), sha256_file(model), tool)
+    snapshots = _snapshots(runner)
+    first = runner.run_session(_plan(model))
+    second = runner.run_session(_plan(model))
+    readings = _snapshots(runner) - snapshots
+    # before and after the first; after the second (its gate read the first's closing snapshot)
+    assert readings == 3
+    assert first.environment["before_reused_s"] is None
+    assert second.environment["before_reused_s"] == 0 and second.environment["gate"]["passed"]
+    assert second.environment["before"] == first.environment["after"]
+    # A closing snapshot older than 5 s is not trusted: the gate reads the phone again.
+    clock.now += 6
+    third = runner.run_session(_plan(model))
+    assert third.environment["before_reused_s"] is None
+    assert _snapshots(runner) - snapshots == 5
+
+
+def test_a_reused_reading_that_is_too_hot_is_read_again_until_cool(model: Path, tool: ToolRef
+                                                                   ) -> None:
+    state = PhoneState()
+    runner, _, _ = _runner(state)
+    runner.prepare_model(str(model), sha256_file(model), tool)
+    runner.run_session(_plan(model))
+    state.temp_c = 45.0  # the closing snapshot said 30 C; now the phone is hot...
+    hot = runner.run_session(_plan(model))
+    # ... the reused reading let this session go: the state right after the last session.
+    assert hot.environment["temp_before_c"] == 30.0 and hot.environment["temp_after_c"] == 45.0
+    # The next session's reused reading is the hot one: the gate waits, reading afresh.
+    waiting = runner.run_session(_plan(model))
+    assert not waiting.environment["gate"]["passed"]
