@@ -23,12 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from farm.distributed import dispatch
 from farm.inventory import discover_phones, ensure_local_device
 from orchestrator import repository
 from orchestrator.config import Settings
@@ -233,6 +233,14 @@ class EmbeddedExecutor:
         """Nothing is queued in embedded mode: a cancelled run's threads read its status."""
 
 
+def _dispatch() -> ModuleType:
+    # Lazy: Celery, kombu and redis take about 0.4 s to import, which every embedded `farm submit`
+    # would pay before its first session (benchmarks/overhead.py, startup_s).
+    from farm.distributed import dispatch
+
+    return dispatch
+
+
 class DistributedExecutor:
     default_devices: tuple[str, ...] = ("all",)
 
@@ -241,7 +249,7 @@ class DistributedExecutor:
         self.poll_s = poll_s
 
     def check(self) -> None:
-        dispatch.ping(self.settings)
+        _dispatch().ping(self.settings)
 
     def devices(self, db: DbSession, names: Sequence[str]) -> tuple[list[Device], list[str]]:
         return resolve_live(db, names, heartbeat_max_age(self.settings)), []
@@ -249,7 +257,7 @@ class DistributedExecutor:
     def start(self, run_id: str, progress: Progress = _quiet,
               stop: threading.Event | None = None) -> None:
         try:
-            dispatch.enqueue_run(self.settings, run_id)
+            _dispatch().enqueue_run(self.settings, run_id)
         except FarmError:
             with session_scope(self.settings) as db:  # a run no worker will ever see must not
                 repository.cancel_run(db, run_id)      # stay queued
@@ -267,7 +275,7 @@ class DistributedExecutor:
         return self.wait(run_id)
 
     def revoke(self, task_ids: Sequence[str]) -> None:
-        dispatch.revoke(self.settings, task_ids)
+        _dispatch().revoke(self.settings, task_ids)
 
 
 def executor_for(settings: Settings) -> Executor:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session as DbSession
 
@@ -102,3 +104,9 @@ def test_0003_turns_job_configs_into_specs_and_back(database_url: str) -> None:
         assert {k: configs["measured"][k] for k in measured} == measured
     finally:
         engine.dispose()
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    """``storage.HEAD_REVISION`` must name the newest migration: add a migration, update it."""
+    scripts = ScriptDirectory(str(Path(storage.__file__).resolve().parent.parent / "migrations"))
+    assert scripts.get_current_head() == storage.HEAD_REVISION
