@@ -175,3 +175,14 @@ def test_devices_chosen_by_selector(farm_env: dict[str, str]) -> None:
                "1", "--repeats", "1", "--no-report", env=farm_env)
     assert ran.returncode == 0, ran.stderr
     assert "run " in ran.stdout and "1 done, 0 failed" in ran.stdout
+
+
+def test_a_pool_submission_from_the_cli(farm_env: dict[str, str]) -> None:
+    ran = farm("submit", "--devices", "kind:local", "--pool", "--models", "builtin-segmenter",
+               "--threads", "1,2", "--repeats", "1", "--no-report", "-f", "json", env=farm_env)
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads(ran.stdout)
+    assert [(r["device"], r["pool"], r["status"]) for r in rows] == [("local", "kind:local",
+                                                                      "done")] * 2
+    misuse = farm("submit", "--devices", "local", "--spread-sessions", env=farm_env)
+    assert misuse.returncode == 2 and "--spread-sessions spreads a pool's jobs" in misuse.stderr
