@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -121,16 +122,21 @@ def load_site_index(db: DbSession, now: datetime, *, recent: timedelta, heat: He
 
 
 def load_device_page(db: DbSession, device: DeviceHealth, *, heat: HeatPolicy,
-                     max_points: int) -> DevicePage:
-    rows = latest_results(db, device=device.serial)
+                     max_points: int, latest: Sequence[ResultRow] | None = None) -> DevicePage:
+    """``latest``: ``latest_results`` of every series, when the caller loaded it for many pages
+    (the device's rows are the same whether ranked alone or among all)."""
+    rows = (latest_results(db, device=device.serial) if latest is None
+            else [r for r in latest if r.device == device.serial])
     return DevicePage(
         device, rows, unsupported_ops(db, [r.job_id for r in rows if r.delegate != "cpu"]),
         temperature_history(db, device.serial, hot_c=heat.hot_c, max_points=max_points // 8),
         nightly_history(db, device=device.serial, max_points=max_points))
 
 
-def load_model_page(db: DbSession, model: ModelSummary) -> ModelPage:
-    rows = latest_results(db, model=model.name)
+def load_model_page(db: DbSession, model: ModelSummary,
+                    latest: Sequence[ResultRow] | None = None) -> ModelPage:
+    rows = (latest_results(db, model=model.name) if latest is None
+            else [r for r in latest if r.model == model.name])
     return ModelPage(model, rows,
                      unsupported_ops(db, [r.job_id for r in rows if r.delegate != "cpu"]))
 

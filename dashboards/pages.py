@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from dashboards.data import DevicePage, ModelPage, RunReport, SiteIndex, TrendPage
+from dashboards.data import DevicePage, ModelPage, RunReport, TrendPage
 from dashboards.figures import (
     TrendMarker,
     coverage_figure,
@@ -30,7 +30,7 @@ from dashboards.figures import (
 from dashboards.html import badge, chart, esc, link, num, page, slug, table, when
 from dashboards.metrics import HeatPolicy, delegate_speedups, device_health
 from dashboards.report import results_table, run_report_body
-from orchestrator.queries import DeviceHealth, RunSummary
+from orchestrator.queries import DeviceHealth, ModelSummary, RunSummary
 
 __all__ = [
     "Health",
@@ -96,8 +96,11 @@ def _runs_table(runs: Sequence[RunSummary], root: str, linked: set[str]) -> str:
         numeric=(4, 5, 6, 7), table_id="runs", empty="no runs yet: try `farm submit`")
 
 
-def render_fleet(index: SiteIndex, health: Health, linked_runs: set[str]) -> str:
-    verdicts = {d.serial: health(d) for d in index.devices}
+def render_fleet(devices: Sequence[DeviceHealth], models: int, runs: Sequence[RunSummary],
+                 now: datetime, recent: timedelta, health: Health,
+                 linked_runs: set[str]) -> str:
+    """The fleet page: every device, the number of models, the newest ten of ``runs``."""
+    verdicts = {d.serial: health(d) for d in devices}
     counts = {v: sum(1 for h, _ in verdicts.values() if h == v)
               for v in ("healthy", "idle", "hot", "failing", "stale", "offline")}
     rows = [
@@ -107,28 +110,28 @@ def render_fleet(index: SiteIndex, health: Health, linked_runs: set[str]) -> str
                                         "</span>",
          str(d.jobs), str(d.failed), str(d.hot_sessions), num(d.max_temp_c, 1),
          esc(when(d.last_run_at))]
-        for d in index.devices
+        for d in devices
     ]
     body = "".join([
         "<h1>Fleet</h1>",
-        f"<div class='meta'>{len(index.devices)} devices &middot; {len(index.models)} models "
-        f"&middot; built {esc(when(index.now))} UTC &middot; recent = runs of the last "
-        f"{index.recent.days} days</div>",
+        f"<div class='meta'>{len(devices)} devices &middot; {models} models "
+        f"&middot; built {esc(when(now))} UTC &middot; recent = runs of the last "
+        f"{recent.days} days</div>",
         "<div class='cards'>", *(_card(n, v, v) for v, n in counts.items() if n or v == "healthy"),
         "</div>",
         table(("device", "description", "SoC", "OS", "kind", "state", "last seen (UTC)",
                "health", "recent jobs", "failed", "hot sessions", "max °C", "last run"),
               rows, numeric=(8, 9, 10, 11), table_id="fleet",
               empty="no devices yet: `farm submit` registers this machine as `local`"),
-        "<h2>Newest runs</h2>", _runs_table(index.runs[:10], "", linked_runs),
+        "<h2>Newest runs</h2>", _runs_table(runs[:10], "", linked_runs),
         f"<p>{link('runs.html', 'all runs')}</p>",
     ])
     return _site("Fleet", body, "")
 
 
-def render_runs(index: SiteIndex, linked_runs: set[str]) -> str:
+def render_runs(runs: Sequence[RunSummary], linked_runs: set[str]) -> str:
     body = ("<h1>Runs</h1><div class='meta'>newest first; the newest runs have a report page"
-            "</div>" + _runs_table(index.runs, "", linked_runs))
+            "</div>" + _runs_table(runs, "", linked_runs))
     return _site("Runs", body, "")
 
 
@@ -136,11 +139,11 @@ def render_run(report: RunReport, heat: HeatPolicy) -> str:
     return _site(f"Run {report.run.id}", run_report_body(report, heat=heat), "../")
 
 
-def render_models(index: SiteIndex) -> str:
+def render_models(models: Sequence[ModelSummary]) -> str:
     rows = [[link(model_path(m.name), m.name), link(trend_path(m.name), "nightly trend"),
              esc(m.provenance), esc(m.catalog_name), num(m.size_mb),
              f"<span class='mono'>{esc(m.sha256)}</span>", str(m.devices), str(m.jobs),
-             esc(when(m.last_run_at))] for m in index.models]
+             esc(when(m.last_run_at))] for m in models]
     body = "<h1>Models</h1>" + table(
         ("model", "trend", "provenance", "catalog entry", "size MB", "sha256", "devices",
          "jobs", "last run"), rows, numeric=(4, 6, 7), table_id="models",
@@ -214,9 +217,9 @@ def render_model(data: ModelPage, devices: set[str]) -> str:
     return _site(m.name, body, root)
 
 
-def render_trends(index: SiteIndex) -> str:
+def render_trends(models: Sequence[ModelSummary]) -> str:
     rows = [[link(trend_path(m.name), m.name), esc(m.provenance), str(m.devices), str(m.jobs),
-             esc(when(m.last_run_at))] for m in index.models]
+             esc(when(m.last_run_at))] for m in models]
     body = ("<h1>Nightly trends</h1><div class='meta'>one page per model: every device and "
             "config over the nightly runs (long histories are folded into buckets of nights)"
             "</div>" + table(("model", "provenance", "devices", "jobs", "last run"), rows,

@@ -12,16 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property, partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session as DbSession
 
 from dashboards.data import (
-    SiteIndex,
     load_device_page,
     load_model_page,
     load_run_report,
-    load_site_index,
     load_trend_page,
 )
 from dashboards.html import plotly_js
@@ -41,10 +40,22 @@ from dashboards.pages import (
     run_path,
     trend_path,
 )
+from orchestrator.queries import (
+    DeviceHealth,
+    ModelSummary,
+    ResultRow,
+    RunSummary,
+    fleet,
+    latest_results,
+    list_models,
+    list_runs,
+    model_names,
+)
 
 __all__ = ["PLOTLY_FILE", "BuildStats", "Site", "SiteOptions", "build_site", "write_page"]
 
 PLOTLY_FILE = "plotly.min.js"
+_TOP_PAGES = ("index.html", "runs.html", "models.html", "trends.html")
 
 
 @dataclass(frozen=True)
@@ -70,56 +81,120 @@ class BuildStats:
 
 class Site:
     """The pages of the site for the database as it is now (``db`` must stay open while pages
-    are rendered)."""
+    are rendered).
+
+    What the pages share is loaded on first use and kept: building the whole site loads the
+    fleet, the model list and the run list once, while the server, which makes a ``Site`` per
+    request, loads only what the requested page shows (a device page never counts every job of
+    every model). The page map itself needs only names: serials, model names, the newest runs.
+    """
 
     def __init__(self, db: DbSession, now: datetime, options: SiteOptions) -> None:
-        self.db, self.options = db, options
-        self.index: SiteIndex = load_site_index(db, now, recent=options.recent,
-                                                heat=options.heat, max_runs=options.max_runs)
+        self.db, self.now, self.options = db, now, options
+        #: the newest result of every series, once ``load_all`` ran (else each page ranks its own)
+        self.latest: list[ResultRow] | None = None
         self.health = Health(now, stale_after=options.stale_after,
                              max_failure_rate=options.max_failure_rate,
                              max_hot_rate=options.max_hot_rate)
-        self.linked_runs = {r.id for r in self.index.runs[:options.max_run_pages]}
-        self._serials = {d.serial for d in self.index.devices}
-        self._pages: dict[str, Callable[[], str]] = {
-            "index.html": lambda: render_fleet(self.index, self.health, self.linked_runs),
-            "runs.html": lambda: render_runs(self.index, self.linked_runs),
-            "models.html": lambda: render_models(self.index),
-            "trends.html": lambda: render_trends(self.index),
+
+    @cached_property
+    def devices(self) -> list[DeviceHealth]:
+        return fleet(self.db, self.now - self.options.recent, self.options.heat.hot_c)
+
+    @cached_property
+    def models(self) -> list[ModelSummary]:
+        return list_models(self.db)
+
+    @cached_property
+    def runs(self) -> list[RunSummary]:
+        return list_runs(self.db, self.options.max_runs)
+
+    @cached_property
+    def linked_runs(self) -> set[str]:
+        """The runs that get a report page: the newest ``max_run_pages`` of the listed ones."""
+        shown = min(self.options.max_run_pages, self.options.max_runs)
+        runs = self.runs if "runs" in self.__dict__ else list_runs(self.db, shown)
+        return {r.id for r in runs[:shown]}
+
+    @cached_property
+    def _model_names(self) -> list[str]:
+        if "models" in self.__dict__:
+            return [m.name for m in self.models]
+        return model_names(self.db)
+
+    @cached_property
+    def _serials(self) -> set[str]:
+        return {d.serial for d in self.devices}
+
+    def load_all(self) -> None:
+        """Load what many pages share at once, for rendering every page: the fleet, the models,
+        the runs, and the newest result of every series (one ranking instead of one per device
+        and model page)."""
+        _ = self.devices, self.models, self.runs
+        self.latest = latest_results(self.db)
+
+    def _renderer(self, path: str) -> Callable[[], str] | None:
+        """The renderer of one page, looking up only the names of its kind."""
+        fixed: dict[str, Callable[[], str]] = {
+            "index.html": self._fleet,
+            "runs.html": lambda: render_runs(self.runs, self.linked_runs),
+            "models.html": lambda: render_models(self.models),
+            "trends.html": lambda: render_trends(self.models),
         }
-        for run_id in sorted(self.linked_runs):
-            self._pages[run_path(run_id)] = self._run(run_id)
-        for device in self.index.devices:
-            self._pages[device_path(device.serial)] = self._device(device.serial)
-        for model in self.index.models:
-            self._pages[model_path(model.name)] = self._model(model.name)
-            self._pages[trend_path(model.name)] = self._trend(model.name)
+        if path in fixed:
+            return fixed[path]
+        folder = path.partition("/")[0]
+        if folder == "runs":
+            return next((partial(self._run, r) for r in sorted(self.linked_runs)
+                         if run_path(r) == path), None)
+        if folder == "devices":
+            return next((partial(self._device, d) for d in self.devices
+                         if device_path(d.serial) == path), None)
+        if folder in ("models", "trends"):
+            page, to_path = ((self._model, model_path) if folder == "models"
+                             else (self._trend, trend_path))
+            return next((partial(page, name) for name in self._model_names
+                         if to_path(name) == path), None)
+        return None
 
-    def _run(self, run_id: str) -> Callable[[], str]:
-        return lambda: render_run(load_run_report(self.db, run_id), self.options.heat)
+    def _fleet(self) -> str:
+        # The fleet page shows how many models there are and the newest ten runs.
+        runs = self.runs if "runs" in self.__dict__ else list_runs(
+            self.db, min(10, self.options.max_runs))
+        return render_fleet(self.devices, len(self._model_names), runs, self.now,
+                            self.options.recent, self.health, self.linked_runs)
 
-    def _device(self, serial: str) -> Callable[[], str]:
-        device = next(d for d in self.index.devices if d.serial == serial)
-        return lambda: render_device(
+    def _model_summary(self, name: str) -> ModelSummary:
+        if "models" in self.__dict__:
+            return next(m for m in self.models if m.name == name)
+        return list_models(self.db, name)[0]
+
+    def _run(self, run_id: str) -> str:
+        return render_run(load_run_report(self.db, run_id), self.options.heat)
+
+    def _device(self, device: DeviceHealth) -> str:
+        return render_device(
             load_device_page(self.db, device, heat=self.options.heat,
-                             max_points=self.options.max_points),
+                             max_points=self.options.max_points, latest=self.latest),
             self.health, self.options.heat)
 
-    def _model(self, name: str) -> Callable[[], str]:
-        model = next(m for m in self.index.models if m.name == name)
-        return lambda: render_model(load_model_page(self.db, model), self._serials)
+    def _model(self, name: str) -> str:
+        return render_model(load_model_page(self.db, self._model_summary(name), self.latest),
+                            self._serials)
 
-    def _trend(self, name: str) -> Callable[[], str]:
-        model = next(m for m in self.index.models if m.name == name)
-        return lambda: render_trend(
-            load_trend_page(self.db, model, max_points=self.options.max_points), self._serials)
+    def _trend(self, name: str) -> str:
+        return render_trend(load_trend_page(self.db, self._model_summary(name),
+                                            max_points=self.options.max_points), self._serials)
 
     def paths(self) -> list[str]:
-        return list(self._pages)
+        return [*_TOP_PAGES, *(run_path(r) for r in sorted(self.linked_runs)),
+                *(device_path(d.serial) for d in self.devices),
+                *(to_path(name) for name in self._model_names
+                  for to_path in (model_path, trend_path))]
 
     def render(self, path: str) -> str | None:
         """The page at ``path`` (relative to the site's top), or None if there is none."""
-        renderer = self._pages.get(path)
+        renderer = self._renderer(path)
         return renderer() if renderer else None
 
 
@@ -137,6 +212,7 @@ def build_site(db: DbSession, out_dir: Path, now: datetime,
     """Render every page of the site into ``out_dir`` (entry: ``out_dir/index.html``)."""
     started = time.perf_counter()
     site = Site(db, now, options or SiteOptions())
+    site.load_all()
     write_page(plotly_js(), out_dir / PLOTLY_FILE)
     sizes: dict[str, int] = {}
     for path in site.paths():

@@ -42,6 +42,7 @@ __all__ = [
     "latest_results",
     "list_models",
     "list_runs",
+    "model_names",
     "nightly_history",
     "run_pools",
     "run_provenance",
@@ -270,20 +271,25 @@ def _count(status: str) -> Any:
 
 
 def list_runs(db: DbSession, limit: int = 50, id_prefix: str | None = None) -> list[RunSummary]:
-    query = (
-        select(Run, func.count(Job.id), _count("done"), _count("failed"), _count("skipped"))
-        .outerjoin(Job, Job.run_id == Run.id)
-        .group_by(Run.id)
-        .order_by(Run.created_at.desc())
-        .limit(limit)
-    )
+    """The newest ``limit`` runs with their job counts (only their jobs are counted)."""
+    query = select(Run).order_by(Run.created_at.desc()).limit(limit)
     if id_prefix is not None:
         query = query.where(Run.id.startswith(id_prefix, autoescape=True))
-    return [
-        RunSummary(run.id, run.status, run.trigger, run.created_at, run.finished_at,
-                   total, done or 0, failed or 0, skipped or 0, run.spec)
-        for run, total, done, failed, skipped in db.execute(query)
-    ]
+    runs = list(db.scalars(query))
+    counts: dict[str, tuple[int, int, int, int]] = {}
+    # Chunks keep the IN list under every driver's bound-parameter limit.
+    for start in range(0, len(runs), 500):
+        counted = (
+            select(Job.run_id, func.count(Job.id), _count("done"), _count("failed"),
+                   _count("skipped"))
+            .where(Job.run_id.in_([r.id for r in runs[start:start + 500]]))
+            .group_by(Job.run_id)
+        )
+        for run_id, *numbers in db.execute(counted):
+            total, done, failed, skipped = (n or 0 for n in numbers)
+            counts[run_id] = (total, done, failed, skipped)
+    return [RunSummary(run.id, run.status, run.trigger, run.created_at, run.finished_at,
+                       *counts.get(run.id, (0, 0, 0, 0)), run.spec) for run in runs]
 
 
 def get_run(db: DbSession, run_id: str) -> RunSummary:
@@ -325,8 +331,13 @@ def _result_rows(db: DbSession, jobs: ColumnElement[bool]) -> list[ResultRow]:
         .group_by(Session.job_id)
         .subquery()
     )
+    # Columns, not entities: a page needs a few fields of each job and model, and loading the
+    # whole rows would decode every job's spec and every model's metadata JSON.
     query = (
-        select(Job, Device.serial, Device.model, Model, Pool.selector, stats)
+        select(Job.id, Device.serial, Device.model, Model.name, Model.provenance, Model.sha256,
+               Model.size_bytes, Job.delegate, Job.num_threads, Job.status, Job.value_ms,
+               Job.error_kind, Job.error_message, Pool.selector, stats)
+        .select_from(Job)
         .outerjoin(Device, Device.id == Job.device_id)  # a pool job no phone claimed has none
         .outerjoin(Pool, Pool.id == Job.pool_id)
         .join(Model, Model.id == Job.model_id)
@@ -335,17 +346,17 @@ def _result_rows(db: DbSession, jobs: ColumnElement[bool]) -> list[ResultRow]:
         .order_by(Job.run_id, Job.seq)
     )
     rows = []
-    for job, serial, device_model, model, pool, *s in db.execute(query):
+    for (job_id, serial, device_model, name, provenance, sha256, size_bytes, delegate, threads,
+         status, value_ms, error_kind, error_message, pool, *s) in db.execute(query):
         _, n, min_ms, max_ms, init_ms, first_ms, peak_mb, coverage = s
         rows.append(ResultRow(
-            job_id=job.id, device=serial or NO_PHONE, device_model=device_model,
-            model=model.name,
-            provenance=model.provenance, model_sha256=model.sha256,
-            size_mb=model.size_bytes / 1e6, delegate=job.delegate, threads=job.num_threads,
-            status=job.status, value_ms=job.value_ms, sessions=n or 0, min_ms=min_ms,
-            max_ms=max_ms, init_ms=init_ms, first_inference_ms=first_ms, memory_peak_mb=peak_mb,
+            job_id=job_id, device=serial or NO_PHONE, device_model=device_model, model=name,
+            provenance=provenance, model_sha256=sha256, size_mb=size_bytes / 1e6,
+            delegate=delegate, threads=threads, status=status, value_ms=value_ms,
+            sessions=n or 0, min_ms=min_ms, max_ms=max_ms, init_ms=init_ms,
+            first_inference_ms=first_ms, memory_peak_mb=peak_mb,
             delegate_coverage=_COVERAGE_NAMES.get(coverage or 0),
-            error_kind=job.error_kind, error_message=job.error_message, pool=pool,
+            error_kind=error_kind, error_message=error_message, pool=pool,
         ))
     return rows
 
@@ -357,7 +368,10 @@ def run_results(db: DbSession, run_id: str) -> list[ResultRow]:
 def latest_results(db: DbSession, *, device: str | None = None,
                    model: str | None = None) -> list[ResultRow]:
     """The newest finished (done / failed / skipped) job of every series, optionally of one device
-    or one model: what a drilldown page shows as "the current numbers"."""
+    or one model: what a drilldown page shows as "the current numbers".
+
+    The ranking is a CTE: ``_result_rows`` refers to the chosen jobs twice (their sessions'
+    statistics, the jobs themselves) and both engines then rank once instead of twice."""
     rank = func.row_number().over(
         partition_by=(Job.device_id, Job.model_id, Job.delegate, Job.num_threads),
         order_by=(Run.created_at.desc(), Job.seq.desc()),
@@ -370,7 +384,7 @@ def latest_results(db: DbSession, *, device: str | None = None,
         .where(Job.status.in_(("done", "failed", "skipped")),
                Device.serial == device if device is not None else true(),
                Model.name == model if model is not None else true())
-        .subquery()
+        .cte("ranked")
     )
     latest = select(ranked.c.id).where(ranked.c.rank == 1)
     return _result_rows(db, Job.id.in_(latest))
@@ -512,7 +526,9 @@ def run_provenance(db: DbSession, run_id: str) -> RunProvenance:
 def fleet(db: DbSession, since: datetime, hot_c: float) -> list[DeviceHealth]:
     """Every device with its activity in runs created since ``since`` (sessions at or above
     ``hot_c`` after the run count as hot)."""
-    recent = Run.created_at >= since
+    # Jobs are reached through the recent runs (the run_id index), not by testing every job's
+    # run: the work is bounded by the window, not by the history.
+    recent = Job.run_id.in_(select(Run.id).where(Run.created_at >= since))
     jobs = (
         select(Job.device_id.label("device_id"), func.count(Job.id).label("jobs"),
                func.sum(case((Job.status == "failed", 1), else_=0)).label("failed"),
@@ -523,7 +539,7 @@ def fleet(db: DbSession, since: datetime, hot_c: float) -> list[DeviceHealth]:
         select(Job.device_id.label("device_id"), func.count(Session.id).label("sessions"),
                func.sum(case((Session.temp_after_c >= hot_c, 1), else_=0)).label("hot"),
                func.max(Session.temp_after_c).label("max_temp"))
-        .join(Job, Job.id == Session.job_id).join(Run, Run.id == Job.run_id)
+        .join(Job, Job.id == Session.job_id)
         .where(recent).group_by(Job.device_id).subquery()
     )
     query = (
@@ -541,12 +557,19 @@ def fleet(db: DbSession, since: datetime, hot_c: float) -> list[DeviceHealth]:
     ]
 
 
-def list_models(db: DbSession) -> list[ModelSummary]:
+def model_names(db: DbSession) -> list[str]:
+    """Every registered model's name, in order (no counting: what a page map needs)."""
+    return list(db.scalars(select(Model.name).order_by(Model.name)))
+
+
+def list_models(db: DbSession, name: str | None = None) -> list[ModelSummary]:
+    """Every model (or the one called ``name``) with the devices and jobs that ran it."""
     query = (
         select(Model, func.count(distinct(Job.device_id)), func.count(Job.id),
                func.max(Run.created_at))
         .outerjoin(Job, Job.model_id == Model.id)
         .outerjoin(Run, Run.id == Job.run_id)
+        .where(Model.name == name if name is not None else true())
         .group_by(Model.id)
         .order_by(Model.name)
     )
@@ -593,12 +616,13 @@ def nightly_history(db: DbSession, *, device: str | None = None, model: str | No
                 .where(where))
 
     series_key = (Device.serial, Model.name, Job.delegate, Job.num_threads)
-    n_series = db.scalar(select(func.count()).select_from(
-        scoped(select(*series_key)).group_by(*series_key).subquery())) or 0
+    # One pass for the number of series and the span of nights (the bucket width needs both).
+    spans = scoped(select(*series_key, func.min(Run.created_at).label("first"),
+                          func.max(Run.created_at).label("last"))).group_by(*series_key).subquery()
+    n_series, first, last = db.execute(
+        select(func.count(), func.min(spans.c.first), func.max(spans.c.last))).one()
     if not n_series:
         return []
-    first, last = db.execute(scoped(select(func.min(Run.created_at), func.max(Run.created_at)))
-                             ).one()
     bucket = _bucket(db, Run.created_at, _width(first, last, max_points // n_series)
                      ).label("bucket")
     query = (
@@ -613,27 +637,59 @@ def nightly_history(db: DbSession, *, device: str | None = None, model: str | No
             in db.execute(query)]
 
 
+def _day_number(db: DbSession, moment: datetime) -> float:
+    """``_epoch_days`` of a value read back: SQLite's Julian day (from whole milliseconds, as
+    its ``julianday`` counts), PostgreSQL's days since the Unix epoch."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if db.get_bind().dialect.name == "sqlite":
+        return (round(aware.timestamp() * 1000) + 210_866_760_000_000) / 86_400_000.0
+    return aware.timestamp() / 86400.0
+
+
 def temperature_history(db: DbSession, device: str, *, hot_c: float,
                         max_points: int = 400) -> list[TemperaturePoint]:
     """A device's session temperatures per day (by run creation), in at most ``max_points``
-    buckets of whole days."""
-    def scoped(query: Any) -> Any:
-        return (query.select_from(Session).join(Job, Job.id == Session.job_id)
-                .join(Run, Run.id == Job.run_id).join(Device, Device.id == Job.device_id)
-                .where(Device.serial == device))
+    buckets of whole days.
 
-    first, last = db.execute(scoped(select(func.min(Run.created_at), func.max(Run.created_at)))
-                             ).one()
-    if first is None:
-        return []
-    bucket = _bucket(db, Run.created_at, _width(first, last, max_points)).label("bucket")
-    query = (
-        scoped(select(bucket, func.min(Run.created_at), func.avg(Session.temp_before_c),
-                      func.avg(Session.temp_after_c), func.max(Session.temp_after_c),
-                      func.count(Session.id),
-                      func.sum(case((Session.temp_after_c >= hot_c, 1), else_=0))))
-        .group_by(bucket)
-        .order_by(bucket)
+    The sessions are read once, grouped per run in SQL (sums and counts, so means stay exact);
+    the per-run rows, bounded by the number of runs, are then folded into the buckets, whose
+    width needs the span of days that the same pass yields."""
+    ok_before = case((Session.temp_before_c.is_not(None), 1), else_=0)
+    ok_after = case((Session.temp_after_c.is_not(None), 1), else_=0)
+    # Grouped by the job's run id first, the run's date joined to the groups afterwards: one
+    # lookup per run instead of one per session.
+    sums = (
+        select(Job.run_id.label("run_id"), func.sum(Session.temp_before_c).label("before"),
+               func.sum(ok_before).label("n_before"), func.sum(Session.temp_after_c).label("after"),
+               func.sum(ok_after).label("n_after"), func.max(Session.temp_after_c).label("top"),
+               func.count(Session.id).label("n"),
+               func.sum(case((Session.temp_after_c >= hot_c, 1), else_=0)).label("hot"))
+        .select_from(Session).join(Job, Job.id == Session.job_id)
+        .join(Device, Device.id == Job.device_id)
+        .where(Device.serial == device)
+        .group_by(Job.run_id)
+        .subquery()
     )
-    return [TemperaturePoint(day, before, after, after_max, n, hot or 0)
-            for _, day, before, after, after_max, n, hot in db.execute(query)]
+    per_run = select(Run.created_at, sums.c.before, sums.c.n_before, sums.c.after,
+                     sums.c.n_after, sums.c.top, sums.c.n, sums.c.hot
+                     ).join(Run, Run.id == sums.c.run_id)
+    runs = sorted(db.execute(per_run).all(), key=lambda r: r[0])
+    if not runs:
+        return []
+    width = _width(runs[0][0], runs[-1][0], max_points)
+    buckets: dict[int, list[Any]] = {}
+    for day, before, n_before, after, n_after, after_max, n, hot in runs:
+        key = math.floor(_day_number(db, day) / width)
+        b = buckets.setdefault(key, [day, 0.0, 0, 0.0, 0, None, 0, 0])
+        b[1] += before or 0.0
+        b[2] += n_before or 0
+        b[3] += after or 0.0
+        b[4] += n_after or 0
+        if after_max is not None and (b[5] is None or after_max > b[5]):
+            b[5] = after_max
+        b[6] += n
+        b[7] += hot or 0
+    return [TemperaturePoint(day, before / n_before if n_before else None,
+                             after / n_after if n_after else None, after_max, n, hot)
+            for day, before, n_before, after, n_after, after_max, n, hot
+            in (buckets[key] for key in sorted(buckets))]
