@@ -116,8 +116,9 @@ def save_session(db: DbSession, job_id: str, index: int, record: SessionRecord,
     """Store one session of a job (and the tool that measured it)."""
     row = Session(job_id=job_id, repeat_index=index, **session_columns(record))
     db.add(row)
-    if tool_id is not None:
-        _job(db, job_id).tool_id = tool_id
+    job = _job(db, job_id)
+    if tool_id is not None and job.tool_id != tool_id:  # written once, not once a session
+        job.tool_id = tool_id
     db.flush()
     return row
 

@@ -57,7 +57,8 @@ class PhoneState:
         return (f"{SECTION_MARK}battery\n  AC powered: {str(self.charging).lower()}\n"
                 f"  level: {self.battery}\n  scale: 100\n  temperature: {round(self.temp_c * 10)}\n"
                 f"{SECTION_MARK}thermal\nThermal Status: 0\n"
-                f"{SECTION_MARK}zones\nbattery={round(self.temp_c * 1000)}\n"
+                f"{SECTION_MARK}zones\n/sys/class/thermal/thermal_zone0/type:battery\n"
+                f"/sys/class/thermal/thermal_zone0/temp:{round(self.temp_c * 1000)}\n"
                 f"{SECTION_MARK}cpufreq\n"
                 "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq:1800000\n")
 

@@ -23,7 +23,7 @@ from workers.device.probes import (
 )
 from workers.device.protocol import Device
 
-__all__ = ["SECTION_MARK", "device_record", "environment_snapshot", "pin_mask"]
+__all__ = ["SECTION_MARK", "device_record", "environment_snapshot", "pin_mask", "zone_readings"]
 
 SECTION_MARK = "@@farm-section:"
 
@@ -40,11 +40,29 @@ echo {SECTION_MARK}surfaceflinger; dumpsys SurfaceFlinger 2>/dev/null | grep GLE
 _ENV_SCRIPT = f"""
 echo {SECTION_MARK}battery; dumpsys battery 2>/dev/null
 echo {SECTION_MARK}thermal; dumpsys thermalservice 2>/dev/null
-echo {SECTION_MARK}zones; for z in /sys/class/thermal/thermal_zone*; do \
-echo "$(cat $z/type 2>/dev/null)=$(cat $z/temp 2>/dev/null)"; done
+echo {SECTION_MARK}zones; grep . /sys/class/thermal/thermal_zone*/type \
+/sys/class/thermal/thermal_zone*/temp 2>/dev/null
 echo {SECTION_MARK}cpufreq; grep . /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq \
 /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor 2>/dev/null
 """
+
+
+def zone_readings(text: str) -> dict[str, str]:
+    """``{zone type: temp text}`` from ``grep . .../thermal_zone*/type .../thermal_zone*/temp``
+    (one process for every zone: a loop of ``cat`` costs two forks a zone, most of a snapshot's
+    time on a phone with a dozen zones). Lines of the older ``type=temp`` form are read too."""
+    types: dict[str, str] = {}
+    temps: dict[str, str] = {}
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        path, sep, value = line.partition(":")
+        if sep and path.endswith(("/type", "/temp")):
+            zone, _, leaf = path.rpartition("/")
+            (types if leaf == "type" else temps)[zone] = value.strip()
+        elif "=" in line:
+            kind, _, raw = line.partition("=")
+            pairs[kind] = raw
+    return pairs | {types[zone]: temps[zone] for zone in types if zone in temps}
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -95,9 +113,7 @@ def environment_snapshot(phone: Device) -> dict[str, Any]:
     sections = _sections(phone.run_script(_ENV_SCRIPT, timeout=60).stdout)
     battery = parse_battery(sections.get("battery", ""))
     thermal = parse_thermalservice(sections.get("thermal", ""))
-    zone_pairs = dict(line.split("=", 1) for line in sections.get("zones", "").splitlines()
-                      if "=" in line)
-    zones = parse_thermal_zones(zone_pairs)
+    zones = parse_thermal_zones(zone_readings(sections.get("zones", "")))
     clocks: dict[str, str] = {}
     governors: dict[str, str] = {}
     for line in sections.get("cpufreq", "").splitlines():

@@ -4,7 +4,13 @@ sections parsed, on a scripted phone."""
 from __future__ import annotations
 
 from tests.support.scripted import CLUSTERS, PhoneState, scripted_phone
-from workers.device.inspect import SECTION_MARK, device_record, environment_snapshot, pin_mask
+from workers.device.inspect import (
+    SECTION_MARK,
+    device_record,
+    environment_snapshot,
+    pin_mask,
+    zone_readings,
+)
 
 
 def test_an_environment_snapshot_is_one_round_trip() -> None:
@@ -38,3 +44,15 @@ def test_a_device_record_is_read_from_ro_serialno_not_the_transport() -> None:
 def test_the_big_core_mask_comes_from_the_clusters() -> None:
     assert pin_mask({"clusters": CLUSTERS}) == "f0"
     assert pin_mask({}) is None
+
+
+def test_thermal_zones_are_read_from_one_grep_of_every_zone() -> None:
+    text = ("/sys/class/thermal/thermal_zone0/type:BIG\n"
+            "/sys/class/thermal/thermal_zone1/type:battery\n"
+            "/sys/class/thermal/thermal_zone2/type:skin-unreadable\n"
+            "/sys/class/thermal/thermal_zone0/temp:48250\n"
+            "/sys/class/thermal/thermal_zone1/temp:31000\n"
+            "garbage without a separator\n")
+    # a zone whose temp file could not be read is left out, as the older loop's empty value was
+    assert zone_readings(text) == {"BIG": "48250", "battery": "31000"}
+    assert zone_readings("battery=35500\n") == {"battery": "35500"}  # the older form
