@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-from ai_edge_litert import schema_py_generated as schema
 
 from orchestrator.errors import ModelError
 
@@ -19,12 +19,21 @@ __all__ = ["ModelFileInfo", "TensorSpec", "inspect_model", "sha256_file"]
 
 _TFLITE_IDENTIFIER = b"TFL3"
 
-# TensorType enum value -> numpy-style dtype name
-_DTYPES = {
-    value: name.lower()
-    for name, value in vars(schema.TensorType).items()
-    if not name.startswith("_") and isinstance(value, int)
-}
+
+@cache
+def _schema() -> ModuleType:
+    # Lazy: the flatbuffer bindings pull in numpy (about 0.2 s), which the paths that only hash a
+    # model file (every `farm submit`'s pre-flight and built-in check) do not need.
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+@cache
+def _dtypes() -> dict[int, str]:
+    """TensorType enum value -> numpy-style dtype name."""
+    return {value: name.lower() for name, value in vars(_schema().TensorType).items()
+            if not name.startswith("_") and isinstance(value, int)}
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def _tensor(subgraph: Any, index: int) -> TensorSpec:
     return TensorSpec(
         name=name.decode("utf-8", "replace") if name else f"tensor_{index}",
         shape=tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (),
-        dtype=_DTYPES.get(tensor.Type(), f"type_{tensor.Type()}"),
+        dtype=_dtypes().get(tensor.Type(), f"type_{tensor.Type()}"),
     )
 
 
@@ -88,7 +97,7 @@ def inspect_model(path: Path | str) -> ModelFileInfo:
     if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
         raise ModelError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", hint=hint)
     try:
-        model = schema.Model.GetRootAs(data, 0)
+        model = _schema().Model.GetRootAs(data, 0)
         if model.SubgraphsLength() < 1:
             raise ModelError(f"{path} is a TFLite file without a subgraph", hint=hint)
         graph = model.Subgraphs(0)

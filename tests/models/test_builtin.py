@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from models.builtin import BUILTIN_MODELS, build_builtin_models
+from models.builtin import build_builtin_models
+from models.builtin_graphs import BUILTIN_MODELS
 from models.tflite_file import inspect_model
 
 

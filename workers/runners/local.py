@@ -18,17 +18,19 @@ from orchestrator.schema import utcnow
 from workers.device.gate import GatePolicy
 from workers.device.local import local_environment
 from workers.runners.base import RawSession, SessionPlan, verify_model
-from workers.tools import host_runner
 from workers.tools.benchmark_argv import host_runner_argv
 
 __all__ = ["HOST_RUNNER_NAME", "LocalRunner", "host_runner_identity"]
 
 HOST_RUNNER_NAME = "litert-host-runner"
+#: the host runner's source, found without importing it (it imports numpy and LiteRT, which a
+#: session runs in its own process)
+_HOST_RUNNER_SOURCE = Path(__file__).resolve().parents[1] / "tools" / "host_runner.py"
 
 
 def host_runner_identity() -> dict[str, str]:
     """The host runner as a tool: its name, the versions it runs on, its source's sha256."""
-    source = Path(host_runner.__file__)
+    source = _HOST_RUNNER_SOURCE
     return {
         "name": HOST_RUNNER_NAME,
         "version": f"tflite-farm {version('tflite-farm')} / ai-edge-litert {version('ai-edge-litert')}",
