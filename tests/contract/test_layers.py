@@ -153,13 +153,17 @@ def test_the_rules_have_teeth(layer: str, tmp_path: Path) -> None:
 
 
 def test_farm_submit_does_not_load_what_only_other_commands_need() -> None:
-    """scipy and otava (the nightly's statistics; scipy.stats alone takes 0.6 s to import) are not
-    on the path from `farm submit` to its first session."""
+    """None of these is on the path from `farm submit` (embedded) to its first session:
+    scipy and otava (the nightly's statistics; scipy.stats alone takes 0.6 s to import), Celery
+    and kombu (the distributed executor's), Alembic (migrations), numpy and the flatbuffer schema
+    (building and parsing model files; a session runs the tool in its own process)."""
     import subprocess
     import sys
 
+    heavy = ("scipy", "otava", "celery", "kombu", "alembic", "numpy",
+             "ai_edge_litert.schema_py_generated")
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, farm.cli.submit; "
-                               "print(sorted(m for m in ('scipy', 'otava') if m in sys.modules))"],
+                               f"print(sorted(m for m in {heavy!r} if m in sys.modules))"],
         capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
     assert loaded == "[]"
