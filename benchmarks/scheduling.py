@@ -752,7 +752,11 @@ def main(argv: list[str] | None = None) -> int:
                          session_noise=args.session_noise, hot_phones=args.hot_phones,
                          drop_at=args.drop_at, sizes=args.sizes)
     sim["seconds"] = round(time.perf_counter() - started, 1)
+    lpt = sim["orders"]["lpt"]
     report: dict[str, Any] = {
+        # the headline: the pool's own (longest-first) order
+        "phones": sim["phones"], "jobs": sim["jobs"], "makespan_s": lpt["makespan_s"],
+        "lpt_bound_s": lpt["lpt_bound_s"], "ratio": lpt["ratio"],
         "version": 1, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "logs": str(args.logs), "simulation": sim}
