@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from farm.executors import Executor, Progress
 from farm.preflight import check_storage, preflight
-from farm.reports import Written, write_run_report
 from models.builtin import register_builtin_models
 from models.selection import resolve_models
 from orchestrator import queries
@@ -23,6 +23,9 @@ from orchestrator.config import Settings
 from orchestrator.planning import Submission, create_run
 from orchestrator.queries import ResultRow, RunSummary
 from orchestrator.storage import session_scope
+
+if TYPE_CHECKING:
+    from farm.reports import Written
 
 __all__ = ["Planned", "SubmitOutcome", "submit"]
 
@@ -55,6 +58,14 @@ def _plan(settings: Settings, executor: Executor, submission: Submission) -> Pla
         return Planned(run.id, len(devices), problems + notes)
 
 
+def _report(settings: Settings, run_id: str) -> Written:
+    # Lazy: the report's dashboards and Plotly (about 0.1 s) are needed after the run, not on the
+    # way to its first session (benchmarks/overhead.py, startup_s).
+    from farm.reports import write_run_report
+
+    return write_run_report(settings, run_id)
+
+
 def submit(settings: Settings, executor: Executor, submission: Submission, *, wait: bool,
            report: bool, on_planned: Callable[[Planned], None] = lambda _planned: None,
            progress: Progress = lambda _progress: None,
@@ -70,5 +81,5 @@ def submit(settings: Settings, executor: Executor, submission: Submission, *, wa
     with session_scope(settings) as db:
         summary = queries.get_run(db, planned.run_id)
         results = queries.run_results(db, planned.run_id)
-    written = write_run_report(settings, planned.run_id) if report else None
+    written = _report(settings, planned.run_id) if report else None
     return SubmitOutcome(planned, status, summary, results, written)

@@ -62,10 +62,9 @@ def current_revision(engine: Engine) -> str | None:
 def _run_alembic(engine: Engine, action: str, target: str) -> None:
     # Lazy: Alembic is needed only to migrate, which a database at head never does (see
     # HEAD_REVISION).
-    from alembic import command
-    from alembic.config import Config
+    from alembic import command, config
 
-    cfg = Config()
+    cfg = config.Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     try:
