@@ -44,7 +44,7 @@ from sqlalchemy import select
 
 from farm.distributed import dispatch, node
 from farm.distributed.celery_app import celery_app, pool_queue
-from farm.distributed.lease import DeviceLease
+from farm.distributed.lease import DeviceLease, lease_key
 from farm.nightly import scheduled_nightly
 from orchestrator import repository
 from orchestrator.config import Settings, load_settings
@@ -193,21 +193,22 @@ def _hot(serial: str, spec_policy: GatePolicy) -> bool:
 
 
 def _job_to_run(settings: Settings, job_id: str, serial: str) -> str | None:
-    """The job this delivery should run: ``job_id``; None when another phone claimed it and may
-    still be at it (its lease is held: this is a duplicate); when that phone's worker died (no
-    lease), the job is taken over (``repository.abandon_job``), which may leave a successor to run
-    in its place."""
+    """The job this delivery should run: ``job_id``; None when another phone claimed it and is at
+    it (the job is running and that phone's lease is held: this is a duplicate). A job another
+    phone claimed but is not running (its worker died, or let it go) is taken over
+    (``repository.abandon_job``), which may leave a successor to run in its place."""
     with session_scope(settings) as db:
         job = db.get(Job, job_id)
         holder = job.device.serial if job is not None and job.device is not None else None
+        running = job is not None and job.status == "running"
     if holder is None or holder == serial:
         return job_id
-    if _lease_client(settings).exists(f"farm:lease:{holder}"):
+    if running and _lease_client(settings).exists(lease_key(holder)):
         return None
-    log.warning("job %s was claimed by %s, whose worker is gone (no lease): taking it over",
+    log.warning("job %s was claimed by %s, which is not running it: taking it over",
                 job_id[:12], holder)
     with session_scope(settings) as db:
-        return repository.abandon_job(db, job_id, f"the worker running it on {holder} stopped")
+        return repository.abandon_job(db, job_id, f"{holder} stopped running it")
 
 
 @shared_task(name="farm.run_pool_job", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
@@ -269,7 +270,11 @@ def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str
                 settings, [job_id], should_stop=lambda: lease.lost or _cancelled(settings, run_id),
                 before_write=lease.check)
         except LeaseLost as exc:
-            log.warning("device %s: %s; leaving the job to the lease's new holder", serial, exc)
+            # The job is left pending; a new message finds it (this phone's consumer resumes it,
+            # or another phone of the pool takes it over).
+            log.warning("device %s: %s; sending job %s to the pool again", serial, exc,
+                        job_id[:12])
+            dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
             return {}
         with session_scope(settings) as db:
             again = repository.return_to_pool(db, job_id)
