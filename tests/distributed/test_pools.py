@@ -13,12 +13,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from farm.distributed import tasks
+from farm.distributed.lease import DeviceLease
 from models.builtin import register_builtin_models
+from orchestrator import repository
 from orchestrator.config import load_settings
+from orchestrator.jobspec import JobSpec
+from orchestrator.planning import Submission
+from orchestrator.repository import upsert_device
 from orchestrator.schema import Device, Job, Model, Run, Session, utcnow
 from orchestrator.storage import session_scope
 from tests.distributed.conftest import WorkerProcess, run_jobs, run_status, wait_for
 from tests.support.cli import farm
+from tests.support.plans import plan_run
+from tests.support.redis import RedisServer
+from tests.support.scripted import device_record
 from tests.support.virtual_phones import ConnectedPhone
 
 pytestmark = pytest.mark.slow
@@ -197,3 +206,30 @@ def test_a_pool_host_killed_mid_job_has_its_jobs_finished_once_by_the_other(
         assert len(ok) == 3, [(j.status, j.error_message, len(j.sessions)) for j in chain]
         assert sum(j.status == "done" for j in chain) == 1
         assert {j.status for j in chain} <= {"done", "moved"}
+
+
+def test_who_runs_a_redelivered_pool_job(dist_env: dict[str, str], redis: RedisServer) -> None:
+    """A delivery of a job another phone claimed: a duplicate while that phone runs it under its
+    lease; taken over when it is not running it (released, or its worker died)."""
+    settings = load_settings()
+    with session_scope(settings) as db:
+        register_builtin_models(db, settings)
+        for serial in ("P1", "P2"):
+            upsert_device(db, device_record(serial))
+        run = plan_run(db, Submission(models=("builtin-segmenter",), devices=("P1", "P2"),
+                                      threads=(1,), delegates=("xnnpack",), spread="pool",
+                                      spec=JobSpec.from_settings(settings, repeats=2)))
+        (job,) = run.jobs
+        job_id = job.id
+        assert repository.claim_job(db, job_id, "P1")
+        job.status = "running"
+    holder = DeviceLease(redis.client(), "P1", "task-of-P1", 30)
+    assert holder.acquire()
+    assert tasks._job_to_run(settings, job_id, "P2") is None  # P1 is at it
+    assert tasks._job_to_run(settings, job_id, "P1") == job_id  # P1's own redelivery
+    holder._lock.release()  # P1's worker died: its lease is gone
+    assert tasks._job_to_run(settings, job_id, "P2") == job_id
+    with session_scope(settings) as db:
+        taken = db.get(Job, job_id)
+        assert taken is not None and (taken.device_id, taken.status) == (None, "pending")
+        assert repository.claim_job(db, job_id, "P2")
