@@ -10,29 +10,33 @@ ones and a second segmenter with other weights) x xnnpack {1, 2} threads, ``num_
 ``min_secs`` (so a session's length is the tool's, not a timer's), repeated to ``--sessions``
 (default 24 = 4 rounds of the 6 configs). Run four ways, alternating within each repetition:
 
-(a) ``tool``: the benchmark tool alone on the phone: one ``adb shell`` script that runs every
-    session's exact command line back to back and prints each one's wall time measured on the
-    phone (``date +%s%N`` around it): ``tool_s`` is their sum, the tool's own time (process start
-    and model load included, as they are in every mode).
+The tool is the host runner behind a timing wrapper on the phone: a shell script that runs it and
+prints its wall time as measured on the phone (``date +%s%N``) on stderr, so every mode knows the
+tool's own time in that very run, session by session (the shared host's noise, tens of ms per
+session between two runs, would otherwise swamp the figures):
+
+(a) ``tool``: the tool alone: one ``adb shell`` script running every session's exact command line
+    back to back; ``tool_s`` is the sum of the tool's times (process start and model load
+    included, as in every mode).
 (b) ``naive``: the floor, a plain host loop of ``adb push`` of the model + ``adb shell`` of the same
     command per session.
 (c) ``farm``: ``farm submit --devices SERIAL`` embedded, the same configs, ``--repeats`` rounds.
 (d) ``distributed``: the same ``farm submit --wait`` through Redis and the worker.
 
-Per session overhead = (wall - start-up - tool_s - gate waits) / sessions, in ms, where start-up is
-from launching ``farm submit`` to the first session's start as stored (CLI import, planning,
-pre-flight, dispatch; the naive loop has none) and the gate waits are what the sessions' thermal
-gate recorded waiting (the phone is cool: expected 0; reported apart). The gate's own readings (an
-environment snapshot before and after every session) are *not* excluded: they are part of what the
-farm adds, and counted in its overhead. Medians over the repetitions; ratios of medians.
+Per session overhead = (wall - start-up - the run's own tool time - gate waits) / sessions, in ms,
+where start-up is from launching ``farm submit`` to the first session's start as stored (CLI
+import, planning, pre-flight, dispatch; the naive loop has none) and the gate waits are what the
+sessions' thermal gate recorded waiting (the phone is cool: expected 0; reported apart). The gate's
+own readings (environment snapshots) are *not* excluded: they are part of what the farm adds, and
+counted in its overhead. Medians over the repetitions; ratios of medians.
 
 ``pushes_second_run``: files pushed during a second farm run of unchanged models and tool (each
 session lists what its batch pushed, ``environment.pushed``). The first farm run of the benchmark
 (its warm-up, not timed) pushes them once.
 
 RSS: one ``farm worker`` with a tool that answers instantly (a shell script printing the output
-of a real session), ``--rss-sessions`` sessions on the phone; the resident memory of the phone's
-consumer process (VmRSS) after the first session and at the end.
+of a real session), ``--rss-sessions`` sessions on the phone in four runs; the resident memory of
+the phone's consumer process (VmRSS) after a first run and after each of the four.
 
 Writes ``benchmarks/results/overhead.json`` and ``overhead.md``.
 """
@@ -63,7 +67,8 @@ sys.path.insert(0, str(ROOT.parent))
 from sqlalchemy import create_engine, select  # noqa: E402
 from sqlalchemy.orm import Session as DbSession  # noqa: E402
 
-from models.builtin import _segmenter, build_builtin_models, write_model  # noqa: E402
+from models.builtin import build_builtin_models, write_model  # noqa: E402
+from models.builtin_graphs import _segmenter  # noqa: E402
 from orchestrator.schema import Job, Run  # noqa: E402
 from orchestrator.schema import Session as SessionRow  # noqa: E402
 from workers.tools.benchmark_argv import SessionSpec, build_argv  # noqa: E402
@@ -89,7 +94,7 @@ class Bench:
         assert self.port != 5037
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
         self.env |= {"HOME": str(work / "home"), "ANDROID_ADB_SERVER_PORT": str(self.port),
-                     "FARM_HOME": str(work / "farm-home"), "FARM_HEARTBEAT": "1"}
+                     "FARM_HOME": str(work / "farm-home")}
         (work / "home").mkdir()
         self.models: dict[str, Path] = {}
         self.serial = ""
@@ -130,14 +135,20 @@ class Bench:
         added = self.farm("models", "add", str(self.models["bench-segmenter-b"]), "--name",
                           "bench-segmenter-b")
         assert added.returncode == 0, added.stderr
-        tool = self.farm("tools", "add", "--host-runner", "--abi", "arm64-v8a")
+        # The host runner, timed on the phone (see the module docstring); registered as the tool.
+        wrapper = self.work / "timed-host-runner.sh"
+        wrapper.write_text(
+            "#!/bin/sh\n# the host runner, its wall time on the phone on stderr\n"
+            "t0=$(date +%s%N)\n"
+            f"{shlex.quote(sys.executable)} -m workers.tools.host_runner \"$@\"\n"
+            "rc=$?\nt1=$(date +%s%N)\necho \"TOOL-NS $((t1 - t0))\" >&2\nexit $rc\n")
+        wrapper.chmod(0o755)
+        tool = self.farm("tools", "add", str(wrapper), "--abi", "arm64-v8a", "--version",
+                         "host runner, timed")
         assert tool.returncode == 0, tool.stderr
-        launcher = Path(self.env["FARM_HOME"]) / "tools" / "litert-host-runner.sh"
-        if not launcher.is_file():
-            launcher = next(Path(self.env["FARM_HOME"]).rglob("litert-host-runner.sh"))
         self.tool_remote = "/data/local/tmp/bench/benchmark_model"
         self.adb("-s", self.transport, "shell", "mkdir -p /data/local/tmp/bench")
-        self.adb("-s", self.transport, "push", str(launcher), self.tool_remote)
+        self.adb("-s", self.transport, "push", str(wrapper), self.tool_remote)
         self.adb("-s", self.transport, "shell", f"chmod 755 {self.tool_remote}")
         for name, path in self.models.items():
             self.adb("-s", self.transport, "push", str(path), f"/data/local/tmp/bench/{name}")
@@ -156,26 +167,26 @@ class Bench:
     # -- the four modes ---------------------------------------------------------------------
 
     def tool_alone(self, rounds: int) -> dict[str, Any]:
-        lines = []
-        for argv in self.commands(rounds):
-            lines.append(f"t0=$(date +%s%N); {shlex.join(argv)} >/dev/null 2>&1; "
-                         f"t1=$(date +%s%N); echo TOOL $((t1 - t0))")
-        result = self.adb("-s", self.transport, "shell", "\n".join(lines))
-        times = [int(ns) / 1e9 for ns in re.findall(r"TOOL (\d+)", result.stdout)]
-        assert len(times) == len(lines), result.stdout[-2000:] + result.stderr[-2000:]
+        commands = self.commands(rounds)
+        script = "\n".join(f"{shlex.join(argv)} >/dev/null" for argv in commands)
+        result = self.adb("-s", self.transport, "shell", script)
+        times = _tool_times(result.stdout + result.stderr)
+        assert len(times) == len(commands), result.stdout[-2000:] + result.stderr[-2000:]
         return {"tool_s": sum(times), "sessions": len(times)}
 
     def naive(self, rounds: int) -> dict[str, Any]:
         started = time.perf_counter()
         commands = self.commands(rounds)
+        tool_s = 0.0
         for argv in commands:
-            model = argv[argv.index("--graph") + 1] if "--graph" in argv else next(
-                a.split("=", 1)[1] for a in argv if a.startswith("--graph="))
+            model = next(a.split("=", 1)[1] for a in argv if a.startswith("--graph="))
             name = model.rsplit("/", 1)[1]
             self.adb("-s", self.transport, "push", str(self.models[name]), model)
             done = self.adb("-s", self.transport, "shell", shlex.join(argv))
             assert "Inference (avg)" in done.stdout + done.stderr, done.stdout[-1500:]
-        return {"wall_s": time.perf_counter() - started, "sessions": len(commands)}
+            tool_s += sum(_tool_times(done.stdout + done.stderr))
+        return {"wall_s": time.perf_counter() - started, "sessions": len(commands),
+                "tool_s": tool_s}
 
     def submit(self, rounds: int, env: dict[str, str] | None = None) -> dict[str, Any]:
         args = ("submit", "--devices", self.serial, "--models", ",".join(self.models),
@@ -193,6 +204,7 @@ class Bench:
         return {"wall_s": wall, "sessions": len(sessions),
                 "startup_s": (first - launched).total_seconds(),
                 "gate_wait_s": sum(s["gate_wait_s"] for s in sessions),
+                "tool_s": sum(s["tool_s"] for s in sessions),
                 "pushed": sum(s["pushed"] for s in sessions)}
 
     def sessions(self, run_id: str, env: dict[str, str] | None) -> list[dict[str, Any]]:
@@ -203,13 +215,15 @@ class Bench:
             with DbSession(engine) as db:
                 run = db.get(Run, run_id)
                 assert run is not None and run.status == "done", run and run.status
-                rows = db.execute(select(SessionRow.started_at, SessionRow.environment)
+                rows = db.execute(select(SessionRow.started_at, SessionRow.environment,
+                                         SessionRow.raw_output)
                                   .join(Job).where(Job.run_id == run_id)).all()
         finally:
             engine.dispose()
         return [{"started_at": start.replace(tzinfo=start.tzinfo or UTC),
                  "gate_wait_s": float(env_.get("gate", {}).get("waited_s", 0.0)),
-                 "pushed": len(env_.get("pushed", []))} for start, env_ in rows]
+                 "tool_s": sum(_tool_times(output)),
+                 "pushed": len(env_.get("pushed", []))} for start, env_, output in rows]
 
 
 @contextlib.contextmanager
@@ -242,6 +256,11 @@ def distributed(bench: Bench) -> Iterator[dict[str, str]]:
             log.close()
 
 
+def _tool_times(output: str) -> list[float]:
+    """The tool's wall times (s) the timing wrapper printed."""
+    return [int(ns) / 1e9 for ns in re.findall(r"TOOL-NS (\d+)", output)]
+
+
 def _consumer_pids(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return [int(p) for p in found.stdout.split()]
@@ -265,14 +284,18 @@ def measure_rss(bench: Bench, sessions: int) -> dict[str, Any]:
     assert added.returncode == 0, added.stderr
     with distributed(bench) as dist:
         (consumer,) = _consumer_pids(int(dist["BENCH_WORKER_PID"]))
-        rounds = max(1, sessions // (len(bench.models) * len(THREADS)))
-        first = bench.submit(1, env=dist)
+        per_run = len(bench.models) * len(THREADS)
+        rounds = max(1, sessions // per_run // 4)
+        done = bench.submit(1, env=dist)["sessions"]
         start_kb = _rss_kb(consumer)
         started = time.perf_counter()
-        last = bench.submit(rounds, env=dist)
+        curve = {done: round(start_kb / 1024, 1)}
+        for _quarter in range(4):  # the curve, to tell a warm-up from a leak
+            done += bench.submit(rounds, env=dist)["sessions"]
+            curve[done] = round(_rss_kb(consumer) / 1024, 1)
         end_kb = _rss_kb(consumer)
-    return {"sessions": first["sessions"] + last["sessions"], "start_rss_mb": start_kb / 1024,
-            "end_rss_mb": end_kb / 1024, "growth_mb": (end_kb - start_kb) / 1024,
+    return {"sessions": done, "start_rss_mb": start_kb / 1024, "end_rss_mb": end_kb / 1024,
+            "growth_mb": (end_kb - start_kb) / 1024, "rss_mb_by_sessions": curve,
             "seconds": time.perf_counter() - started}
 
 
@@ -295,16 +318,15 @@ def run(repetitions: int, sessions: int, rss_sessions: int) -> dict[str, Any]:
                     samples["naive"].append(bench.naive(rounds))
                     samples["farm"].append(bench.submit(rounds))
                     samples["distributed"].append(bench.submit(rounds, env=dist))
-                for factor in (0.5, 2):
-                    n = max(1, int(rounds * factor))
-                    tool = bench.tool_alone(n)
-                    scaling[n * 6] = [{"tool": tool, "farm": bench.submit(n)}]
+                    for n in (max(1, rounds // 2), rounds * 2):  # does it grow with sessions?
+                        scaling.setdefault(n * 6, []).append(bench.submit(n))
             rss = measure_rss(bench, rss_sessions) if rss_sessions else None
     return _report(samples, scaling, second, rss, rounds * 6, load_before)
 
 
-def _overhead_ms(run_: dict[str, Any], tool_s: float) -> float:
-    wall = run_["wall_s"] - run_.get("startup_s", 0.0) - run_.get("gate_wait_s", 0.0) - tool_s
+def _overhead_ms(run_: dict[str, Any]) -> float:
+    wall = (run_["wall_s"] - run_.get("startup_s", 0.0) - run_.get("gate_wait_s", 0.0)
+            - run_["tool_s"])
     return 1000 * wall / run_["sessions"]
 
 
@@ -314,11 +336,11 @@ def _report(samples: dict[str, list[dict[str, Any]]], scaling: dict[int, list[di
     tools = [s["tool_s"] for s in samples["tool"]]
 
     def per_rep(mode: str) -> list[float]:
-        return [_overhead_ms(run_, tool) for run_, tool in zip(samples[mode], tools, strict=True)]
+        return [_overhead_ms(run_) for run_ in samples[mode]]
 
     naive, farm, dist = per_rep("naive"), per_rep("farm"), per_rep("distributed")
-    scale = {str(n): round(_overhead_ms(r[0]["farm"], r[0]["tool"]["tool_s"]), 1)
-             for n, r in sorted(scaling.items())}
+    scale = {str(n): round(statistics.median(_overhead_ms(r) for r in runs), 1)
+             for n, runs in sorted((scaling | {sessions: samples["farm"]}).items())}
     return {
         "sessions": sessions,
         "repetitions": len(tools),
@@ -338,6 +360,7 @@ def _report(samples: dict[str, list[dict[str, Any]]], scaling: dict[int, list[di
         "rss": {k: round(v, 1) if isinstance(v, float) else v for k, v in rss.items()}
         if rss else None,
         "samples": {"tool_s": [round(t, 3) for t in tools],
+                    "tool_s_in_farm_runs": [round(s["tool_s"], 3) for s in samples["farm"]],
                     "naive_ms": [round(x, 1) for x in naive], "farm_ms": [round(x, 1) for x in farm],
                     "distributed_ms": [round(x, 1) for x in dist],
                     "farm_wall_s": [round(s["wall_s"], 2) for s in samples["farm"]],
@@ -368,7 +391,9 @@ def _markdown(report: dict[str, Any]) -> str:
             f"{n}: {ms} ms" for n, ms in report["farm_overhead_ms_by_sessions"].items()) + ".",
         "",
         (f"Worker RSS over {rss.get('sessions')} sessions: {rss.get('start_rss_mb')} MB after "
-         f"the first run, {rss.get('end_rss_mb')} MB at the end ({rss.get('growth_mb')} MB)."
+         f"the first run, {rss.get('end_rss_mb')} MB at the end ({rss.get('growth_mb')} MB); "
+         "by sessions: " + ", ".join(f"{n}: {mb} MB" for n, mb in
+                                     rss.get("rss_mb_by_sessions", {}).items()) + "."
          if rss else ""), ""])
 
 
