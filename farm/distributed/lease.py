@@ -59,6 +59,11 @@ class DeviceLease:
         self._valid_until = time.monotonic() + self.ttl_s * (1 - _SAFETY)
         return True
 
+    @property
+    def acquired(self) -> bool:
+        """Whether ``acquire()`` took the lease (it may have been lost since: see ``lost``)."""
+        return self._valid_until != 0.0
+
     def holder(self) -> str | None:
         value = self._lock.redis.get(self._lock.name)
         return value.decode() if isinstance(value, bytes) else value
@@ -101,7 +106,7 @@ class DeviceLease:
                 return
 
     def __enter__(self) -> DeviceLease:
-        if self._valid_until == 0.0:
+        if not self.acquired:
             raise RuntimeError("acquire() the lease before entering it")
         self._renewer = threading.Thread(target=self._keep_alive, name=f"lease-{self.serial}",
                                          daemon=True)

@@ -90,6 +90,20 @@ def _lease_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=10)
 
 
+def _lease(task: Task, settings: Settings, serial: str) -> DeviceLease:
+    """This execution's try at the phone's lease (``acquired`` says whether it got it)."""
+    # The token is unique per execution, not per message: a redelivered copy of this task (same
+    # task id) must never pass as the holder of a lease its twin took.
+    token = f"{task.request.id}:{uuid.uuid4().hex[:8]}"
+    try:
+        lease = DeviceLease(_lease_client(settings), serial, token, settings.lease_ttl)
+        lease.acquire()
+    except redis.RedisError as exc:
+        raise BrokerError(f"cannot take the lease on {serial}: {exc}",
+                          hint="check the broker (FARM_BROKER_URL)") from exc
+    return lease
+
+
 @shared_task(name="farm.run_device_jobs", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
              retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=_MAX_RETRIES)
 def run_device_jobs(self: Task, run_id: str, serial: str, job_ids: list[str],
@@ -100,16 +114,8 @@ def run_device_jobs(self: Task, run_id: str, serial: str, job_ids: list[str],
         return {}
     if serial != "local" and self.request.retries < _MAX_RETRIES:
         _ensure_online(serial)
-    # The token is unique per execution, not per message: a redelivered copy of this task (same
-    # task id) must never pass as the holder of a lease its twin took.
-    token = f"{self.request.id}:{uuid.uuid4().hex[:8]}"
-    try:
-        lease = DeviceLease(_lease_client(settings), serial, token, settings.lease_ttl)
-        acquired = lease.acquire()
-    except redis.RedisError as exc:
-        raise BrokerError(f"cannot take the lease on {serial}: {exc}",
-                          hint="check the broker (FARM_BROKER_URL)") from exc
-    if not acquired:
+    lease = _lease(self, settings, serial)
+    if not lease.acquired:
         if _all_final(settings, job_ids):
             return {}
         log.info("device %s is leased by %s; retrying later", serial, lease.holder())
@@ -245,14 +251,8 @@ def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str
         dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
         _leave_pools_while_hot(me, queue, policy, poll_s)
         return {}
-    token = f"{self.request.id}:{uuid.uuid4().hex[:8]}"
-    try:
-        lease = DeviceLease(_lease_client(settings), serial, token, settings.lease_ttl)
-        acquired = lease.acquire()
-    except redis.RedisError as exc:
-        raise BrokerError(f"cannot take the lease on {serial}: {exc}",
-                          hint="check the broker (FARM_BROKER_URL)") from exc
-    if not acquired:
+    lease = _lease(self, settings, serial)
+    if not lease.acquired:
         raise self.retry(countdown=float(settings.lease_ttl) * (1 + random.random()),
                          max_retries=_LEASE_RETRIES)
     with lease:
