@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator.config import load_settings
-from orchestrator.schema import Device, Job, Run
+from orchestrator.schema import Device
 from orchestrator.storage import session_scope
 from tests.support.cli import farm
+from tests.support.plans import run_jobs, run_status  # noqa: F401 (the distributed tests' too)
 from tests.support.postgres import create_database
 from tests.support.redis import RedisServer, redis_server
 
@@ -125,22 +126,6 @@ def registered(serials: list[str], host: str) -> bool:
         rows = db.scalars(select(Device).where(Device.serial.in_(serials))).all()
         return len(rows) == len(serials) and all(
             d.host == host and d.state == "device" for d in rows)
-
-
-def run_jobs(run_id: str) -> list[Job]:
-    with session_scope(load_settings()) as db:
-        run = db.get(Run, run_id)
-        assert run is not None
-        for job in run.jobs:  # loaded while the session is open
-            _ = job.device, job.device and job.device.host, [s.repeat_index for s in job.sessions]
-        return list(run.jobs)
-
-
-def run_status(run_id: str) -> str:
-    with session_scope(load_settings()) as db:
-        run = db.get(Run, run_id)
-        assert run is not None
-        return run.status
 
 
 def sessions_stored(run_id: str) -> int:

@@ -8,16 +8,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from farm.executors import DistributedExecutor, EmbeddedExecutor, executor_for
 from orchestrator.config import load_settings
 from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission
 from orchestrator.progress import DeviceProgress
-from orchestrator.schema import Job, Run
 from orchestrator.storage import session_scope
-from tests.support.plans import plan_run
+from tests.support.plans import plan_run, run_jobs, run_status
 from tests.support.scripted import phone_runners, register_phones, scripted_phone
 from workers.device.protocol import ShellResult
 from workers.device.scripted import ScriptedDevice
@@ -41,21 +39,6 @@ def _executor() -> tuple[EmbeddedExecutor, dict[str, ScriptedDevice]]:
     return EmbeddedExecutor(load_settings(), runners=phone_runners(phones)), phones
 
 
-def _jobs(run_id: str) -> list[Job]:
-    with session_scope(load_settings()) as db:
-        jobs = list(db.scalars(select(Job).where(Job.run_id == run_id).order_by(Job.seq)))
-        for job in jobs:
-            _ = (job.sessions, job.device)
-        return jobs
-
-
-def _status(run_id: str) -> str:
-    with session_scope(load_settings()) as db:
-        run = db.get(Run, run_id)
-        assert run is not None
-        return run.status
-
-
 def test_every_device_runs_its_jobs_one_session_at_a_time(db_env: dict[str, str],
                                                           tmp_path: Path) -> None:
     run_id = _run(tmp_path)
@@ -63,7 +46,7 @@ def test_every_device_runs_its_jobs_one_session_at_a_time(db_env: dict[str, str]
     events: dict[str, list[DeviceProgress]] = defaultdict(list)
     executor.start(run_id, lambda progress: events[progress.serial].append(progress))
     assert executor.wait(run_id) == "done"
-    jobs = _jobs(run_id)
+    jobs = run_jobs(run_id)
     assert [j.status for j in jobs] == ["done"] * 4 and all(len(j.sessions) == 2 for j in jobs)
     for serial in SERIALS:
         spans = sorted((s.started_at, s.finished_at) for j in jobs if j.device.serial == serial
@@ -85,9 +68,9 @@ def test_a_job_that_fails_early_still_fills_its_devices_bar(db_env: dict[str, st
     executor.start(run_id, lambda progress: last.__setitem__(progress.serial, progress))
     assert {s: (p.sessions_done, p.sessions_total) for s, p in last.items()} == {
         "P1": (6, 6), "P2": (6, 6)}
-    failed = [j for j in _jobs(run_id) if j.status == "failed"]
+    failed = [j for j in run_jobs(run_id) if j.status == "failed"]
     assert [(j.device.serial, j.num_threads, len(j.sessions)) for j in failed] == [("P1", 2, 1)]
-    assert _status(run_id) == "done"
+    assert run_status(run_id) == "done"
 
 
 def test_a_run_whose_every_job_failed_has_failed(db_env: dict[str, str], tmp_path: Path) -> None:
@@ -104,8 +87,8 @@ def test_a_stop_keeps_what_was_measured_and_cancels_the_run(db_env: dict[str, st
     executor, _phones = _executor()
     stop = threading.Event()
     executor.start(run_id, lambda progress: stop.set() if progress.sessions_done else None, stop)
-    jobs = _jobs(run_id)
-    assert _status(run_id) == "cancelled"
+    jobs = run_jobs(run_id)
+    assert run_status(run_id) == "cancelled"
     assert {j.status for j in jobs} <= {"pending", "done"} and "pending" in {j.status for j in jobs}
     assert 1 <= sum(len(j.sessions) for j in jobs) <= 4  # each device ends its current session
 
@@ -121,8 +104,8 @@ def test_a_crash_on_one_device_stops_the_run_and_leaves_no_job_running(
     phones["P2"].on(r"^timeout ", crash)
     with pytest.raises(RuntimeError, match="a bug"):
         executor.start(run_id)
-    assert _status(run_id) == "cancelled"
-    assert "running" not in {j.status for j in _jobs(run_id)}
+    assert run_status(run_id) == "cancelled"
+    assert "running" not in {j.status for j in run_jobs(run_id)}
 
 
 def test_the_executor_follows_the_settings(clean_env: dict[str, str],

@@ -19,9 +19,9 @@ from orchestrator.errors import DeviceLost, PlanError
 from orchestrator.jobspec import JobSpec
 from orchestrator.planning import Submission
 from orchestrator.scheduling import size_estimate
-from orchestrator.schema import Job, Pool, Run
+from orchestrator.schema import Job, Pool
 from orchestrator.storage import session_scope
-from tests.support.plans import plan_run
+from tests.support.plans import plan_run, run_jobs, run_status
 from tests.support.scripted import PhoneState, phone_runners, register_phones, scripted_phone
 from workers.device.protocol import ShellResult
 from workers.device.scripted import ScriptedDevice, ScriptedLink
@@ -62,21 +62,6 @@ def _phones(serials: tuple[str, ...] = SERIALS, session_s: float = 0.05
     return phones, states
 
 
-def _jobs(run_id: str) -> list[Job]:
-    with session_scope(load_settings()) as db:
-        jobs = list(db.scalars(select(Job).where(Job.run_id == run_id).order_by(Job.seq)))
-        for job in jobs:
-            _ = (job.sessions, job.device, job.model)
-        return jobs
-
-
-def _status(run_id: str) -> str:
-    with session_scope(load_settings()) as db:
-        run = db.get(Run, run_id)
-        assert run is not None
-        return run.status
-
-
 def _set_estimates(run_id: str, seconds: list[float]) -> None:
     with session_scope(load_settings()) as db:
         jobs = db.scalars(select(Job).where(Job.run_id == run_id).order_by(Job.seq))
@@ -87,7 +72,7 @@ def _set_estimates(run_id: str, seconds: list[float]) -> None:
 def test_a_pool_runs_each_job_once_on_one_of_its_phones(db_env: dict[str, str],
                                                         tmp_path: Path) -> None:
     run_id = _plan(tmp_path, repeats=2)
-    jobs = _jobs(run_id)
+    jobs = run_jobs(run_id)
     # Planned once per config, with no phone yet, in a pool named by what --devices said.
     assert len(jobs) == 8 and all(j.device_id is None and j.pool_id for j in jobs)
     with session_scope(load_settings()) as db:
@@ -95,8 +80,8 @@ def test_a_pool_runs_each_job_once_on_one_of_its_phones(db_env: dict[str, str],
         assert (pool.members, pool.selector) == (list(SERIALS), "P1,P2,P3")
     phones, _states = _phones()
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones)).start(run_id)
-    assert _status(run_id) == "done"
-    jobs = _jobs(run_id)
+    assert run_status(run_id) == "done"
+    jobs = run_jobs(run_id)
     assert all(j.status == "done" and j.device is not None for j in jobs)
     # Each job's sessions on its one phone; every phone took a share.
     assert all(len(j.sessions) == 2 for j in jobs)
@@ -109,23 +94,23 @@ def test_a_pool_takes_its_jobs_longest_first(db_env: dict[str, str], tmp_path: P
     _set_estimates(run_id, [3.0, 8.0, 1.0, 5.0, 2.0, 7.0, 4.0, 6.0])
     phones, _states = _phones(("P1",), session_s=0)
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones)).start(run_id)
-    order = sorted(_jobs(run_id), key=lambda j: j.sessions[0].started_at)
+    order = sorted(run_jobs(run_id), key=lambda j: j.sessions[0].started_at)
     assert [j.estimate_s for j in order] == [8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
 
 
 def test_the_estimate_comes_from_the_phone_kinds_history(db_env: dict[str, str],
                                                          tmp_path: Path) -> None:
     first = _plan(tmp_path, serials=("P1",), threads=(1,))
-    sizes = {j.model.name: j.estimate_s for j in _jobs(first)}
+    sizes = {j.model.name: j.estimate_s for j in run_jobs(first)}
     # Without history: from the model's size and the protocol.
     assert all(j.estimate_s == size_estimate(j.model.size_bytes, j.spec)
-               for j in _jobs(first) if j.spec)
+               for j in run_jobs(first) if j.spec)
     phones, _states = _phones(("P1",), session_s=0.3)
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones)).start(first)
     second = _plan(tmp_path, serials=("P1",), threads=(1,), repeats=3)
-    for job in _jobs(second):
+    for job in run_jobs(second):
         # Now: three times the recorded session of the same model and config on this phone kind.
-        (earlier,) = [j for j in _jobs(first) if j.model_id == job.model_id]
+        (earlier,) = [j for j in run_jobs(first) if j.model_id == job.model_id]
         (session,) = earlier.sessions
         assert session.started_at and session.finished_at
         recorded = (session.finished_at - session.started_at).total_seconds()
@@ -155,7 +140,7 @@ def test_a_hot_phone_leaves_the_work_to_cooler_ones_and_takes_it_again_when_cool
     watcher.start()
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones)).start(run_id)
     watcher.join()
-    jobs = _jobs(run_id)
+    jobs = run_jobs(run_id)
     assert all(j.status == "done" for j in jobs)
     on_p3 = [j for j in jobs if j.device and j.device.serial == "P3"]
     # Nothing while it was hot; its share once it was cool (the others took the rest).
@@ -185,8 +170,8 @@ def test_a_phone_lost_mid_pool_hands_its_job_to_another_phone(db_env: dict[str, 
     phones["P1"].on(r"^timeout ", unplug_on_second_session)
     settings = load_settings()
     EmbeddedExecutor(settings, runners=phone_runners(phones, links)).start(run_id)
-    assert lost.is_set() and _status(run_id) == "done"
-    jobs = _jobs(run_id)
+    assert lost.is_set() and run_status(run_id) == "done"
+    jobs = run_jobs(run_id)
     (moved,) = [j for j in jobs if j.status == "moved"]
     # The lost phone's session is kept, with it and its phone; the rest ran elsewhere, once.
     assert moved.device and moved.device.serial == "P1"
@@ -203,11 +188,11 @@ def test_a_phone_lost_mid_pool_hands_its_job_to_another_phone(db_env: dict[str, 
 def test_spread_sessions_plans_each_session_as_a_job_of_its_own(db_env: dict[str, str],
                                                                 tmp_path: Path) -> None:
     run_id = _plan(tmp_path, repeats=3, threads=(1,), spread_sessions=True)
-    jobs = _jobs(run_id)
+    jobs = run_jobs(run_id)
     assert len(jobs) == 6 and all(j.spec and j.spec.repeats == 1 for j in jobs)
     phones, _states = _phones(session_s=0.1)
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones)).start(run_id)
-    jobs = _jobs(run_id)
+    jobs = run_jobs(run_id)
     assert all(j.status == "done" and len(j.sessions) == 1 for j in jobs)
     assert len({j.device.serial for j in jobs if j.device}) > 1
 
@@ -234,10 +219,10 @@ def test_a_lost_phones_job_is_not_stranded_when_the_others_have_run_out_of_work(
 
     phones["P1"].on(r"^timeout ", lost_late)
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones, links)).start(run_id)
-    assert _status(run_id) == "done"
-    moved = [j for j in _jobs(run_id) if j.status == "moved"]
+    assert run_status(run_id) == "done"
+    moved = [j for j in run_jobs(run_id) if j.status == "moved"]
     assert len(moved) == 1 and moved[0].device and moved[0].device.serial == "P1"
-    done = [j for j in _jobs(run_id) if j.status == "done"]
+    done = [j for j in run_jobs(run_id) if j.status == "done"]
     assert len(done) == 2 and all(j.device and j.device.serial == "P2" for j in done)
 
 
@@ -253,7 +238,7 @@ def test_a_pool_whose_every_phone_is_lost_fails_what_is_left_with_the_fix(
 
     phones["P1"].on(r"^timeout ", unplug)
     EmbeddedExecutor(load_settings(), runners=phone_runners(phones, links)).start(run_id)
-    jobs = _jobs(run_id)
-    assert _status(run_id) == "failed"
+    jobs = run_jobs(run_id)
+    assert run_status(run_id) == "failed"
     assert {(j.status, j.error_kind) for j in jobs} == {("failed", "device_lost")}
     assert any("no phone of pool P1 is left" in (j.error_message or "") for j in jobs)
