@@ -1,7 +1,7 @@
 """Zoo build benchmark: converter environment install time, each replica's build time and its size
 against the reference project's file (the 15% size rule).
 
-    python benchmarks/zoo_build.py                 # every catalog entry, Xception65 included
+    python benchmarks/zoo_build.py                 # every catalog entry, the heavy ones included
     python benchmarks/zoo_build.py --skip-heavy    # the entries CI builds
     python benchmarks/zoo_build.py NAME... --fresh-env   # also time a cold converter install
 

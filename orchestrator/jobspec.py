@@ -5,7 +5,7 @@ environment < the submission's own options) are merged once, at planning, into t
 value, stored as the versioned JSON of ``jobs.spec``; every later step reads only the job's spec,
 never the settings again. JSON form, version ``JOB_SPEC_VERSION``::
 
-    {"version": 1, "repeats": 3, "warmup_runs": 1, "warmup_min_secs": 0.5, "num_runs": 10,
+    {"version": 1, "repeats": 3, "warmup_runs": 1, "warmup_min_secs": 0.5, "num_runs": 5,
      "min_secs": 1.0, "max_secs": 60.0, "session_timeout_s": 600.0, "max_temp_c": 37.0,
      "min_battery": 30, "gate_max_wait_s": 300.0, "gate_poll_s": 5.0, "device_retries": 3,
      "pin": null | "big"}

@@ -161,8 +161,9 @@ def replicas_listing(results: list[BuildResult]) -> Listing:
 def build(
     names: Names = None,
     force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
-    skip_heavy: Annotated[bool, typer.Option(help="skip the Xception65 entries (minutes each)")
-                          ] = False,
+    skip_heavy: Annotated[bool, typer.Option(
+        help="skip the heavy entries: Xception65 (minutes to build each) and the InceptionV3 "
+             "transfer networks (seconds per inference)")] = False,
     jobs: Annotated[int | None, typer.Option(
         min=1, help="replicas built at once, each in its own TensorFlow process (default: one "
                     "per CPU; 1 builds one after another)")] = None,

@@ -1,9 +1,10 @@
 """Replicas built for real: the converter environment (TensorFlow, installed once per machine and
-cached), every non-Xception catalog entry, the size rule, metadata, LiteRT and the host runner.
+cached), every light catalog entry, the size rule, metadata, LiteRT and the host runner.
 
 CI has no converter cache: the first run installs it (about 50 s from PyPI) and the builds take
-a few minutes on 2 cores (in parallel, one job per CPU). The Xception65 entries are built by
-``benchmarks/zoo_build.py``.
+a few minutes on 2 cores (in parallel, one job per CPU). The heavy entries (Xception65, and the
+InceptionV3 transfer networks, whose architecture the MobileNetV2 transfer entries build at another
+width) are built by ``benchmarks/zoo_build.py``.
 """
 
 from __future__ import annotations
