@@ -47,6 +47,7 @@ from orchestrator.stats import (
     best_split,
     fdr_adjust,
     hl_change,
+    median,
     noise_estimate_factor,
     one_sided_pvalue,
     relative_change,
@@ -301,7 +302,7 @@ def _without_contrary_night(series: Series, start: int, window_values: Sequence[
     sign = 1.0 if change > 0 else -1.0
     kept = list(range(len(shifts)))
     worst = min(kept, key=lambda i: sign * shifts[i])
-    middle = float(np.median(shifts))
+    middle = median(shifts)
     if len(shifts) >= 3 and sign * (shifts[worst] - middle) <= -params.contrary_night * abs(change):
         kept.remove(worst)
     return [value for i in kept for value in series.nights[start + i].sessions]
@@ -329,7 +330,7 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
     # a phone that ran hot does that, and its re-run may run hot too.
     fast_base = slice(max(segment_start, t - 1 - params.max_baseline_nights), t - 1)
     if fast_base.stop - fast_base.start >= params.min_baseline_nights:
-        fast_level = float(np.median(values[fast_base]))
+        fast_level = median(values[fast_base])
         fast_noise = robust_cv(values[fast_base])
         gross = max(params.gross_effect, params.gross_noise_mult * fast_noise)
         moved = [values[night] / fast_level - 1.0 for night in (t - 1, t)]
@@ -350,7 +351,7 @@ def screen_series(series: Series, segment_start: int, t: int, params: DetectorPa
             break
         tested += 1
         base_values, window_values = values[base], values[start:t + 1]
-        level = float(np.median(base_values))
+        level = median(base_values)
         noise_nights = _noise_nights(segment_start, start, params)
         noise = robust_cv(values[noise_nights])
         base_sessions = series.sessions(base)
@@ -383,7 +384,7 @@ def drift_suspect(series: Series, segment_start: int, t: int, params: DetectorPa
     if len(values) < need:
         return None
     head = values[:params.min_baseline_nights]
-    moved = float(np.median(values[-params.window_nights:])) / float(np.median(head)) - 1.0
+    moved = median(values[-params.window_nights:]) / median(head) - 1.0
     if abs(moved) < params.min_effect:
         return None
     noise = spread_cv(head)
@@ -397,7 +398,7 @@ def drift_suspect(series: Series, segment_start: int, t: int, params: DetectorPa
         if index < params.drift_baseline_nights or len(values) - index < params.min_level_nights:
             continue
         before = values[max(0, index - params.max_baseline_nights):index]
-        change = float(np.median(values[index:])) / float(np.median(before)) - 1.0
+        change = median(values[index:]) / median(before) - 1.0
         # The gate from all the nights before the change, not the segment's first few: five nights
         # say little about a series' spread, and a drift is a small change by nature.
         noise = max(noise, spread_cv(before))
@@ -459,7 +460,7 @@ def confirm(suspect: Suspect, batches: Sequence[Sequence[float]], series: Series
     if not adjusted or not baseline_sessions:
         return Confirmation(False, 0.0, 1.0, reference_ratio)
     fresh = [value for batch in adjusted for value in batch]
-    change = window_change(fresh, baseline_sessions, [float(np.median(b)) for b in adjusted],
+    change = window_change(fresh, baseline_sessions, [median(b) for b in adjusted],
                            series.values()[suspect.baseline])
     p = one_sided_pvalue(fresh, baseline_sessions, suspect.direction)
     same_way = (change > 0) == (suspect.direction == "up")
@@ -492,7 +493,7 @@ def place_onset(series: Series, segment_start: int, t: int, suspect: Suspect,
         return suspect.onset
     if suspect.stage != "drift":
         first = max(params.min_baseline_nights, len(values) - params.onset_search_nights)
-        tolerance = params.onset_tolerance * suspect.noise * float(np.median(values[:first]))
+        tolerance = params.onset_tolerance * suspect.noise * median(values[:first])
         return segment_start + best_split(values, first, len(values) - 1, tolerance)
     points = _change_points(values, params, 0.0)
     candidates = [segment_start + int(p.index) for p in points
@@ -529,10 +530,10 @@ def detection_from(series: Series, suspect: Suspect, detected_on: NightKey,
     return Detection(
         series=series.name, night=series.nights[suspect.onset].night, detected_on=detected_on,
         direction="regression" if suspect.direction == "up" else "improvement",
-        change_pct=100.0 * (float(np.median(new_values)) / float(np.median(base_values)) - 1.0),
+        change_pct=100.0 * (median(new_values) / median(base_values) - 1.0),
         p_value=max(suspect.p_value, confirmation.p_value),
-        stage=suspect.stage, baseline_median=float(np.median(base_values)),
-        new_median=float(np.median(new_values)),
+        stage=suspect.stage, baseline_median=median(base_values),
+        new_median=median(new_values),
         baseline_nights=(series.nights[suspect.baseline.start].night, series.nights[end].night),
     )
 
