@@ -200,7 +200,7 @@ def test_an_inconclusive_rerun_is_measured_again_in_as_many_batches(
     (tmp_path / "farm.toml").write_text(
         '[nightly]\nmodels = ["builtin-segmenter", "builtin-stylizer"]\ndevices = "local"\n'
         'threads = [1]\ndelegates = ["xnnpack"]\nrepeats = 3\nconfirm_batches = 2\n'
-        'confirm_gap_s = 0.5\n')
+        'confirm_gap_s = 1.0\n')
     settings = load_settings(farm_db_env)
     # The segmenter took 10 ms until two nights ago and 20 ms since: a suspect on tonight's screen.
     # Its re-run's first two batches show 1.3x (or 1x) the old level, any later ones 4x.
@@ -218,10 +218,11 @@ def test_an_inconclusive_rerun_is_measured_again_in_as_many_batches(
     with storage.session_scope(settings) as db:
         runs = list(db.scalars(select(Run).where(Run.trigger == "confirm").order_by(Run.created_at)))
         assert len(runs) == 3 * batches
-        # Every batch starts confirm_gap_s after the one before, across the second round too (the
-        # runs are stamped by the wall clock, the gap kept by the monotonic one).
+        # Every batch starts confirm_gap_s after the one before, across the second round too. The
+        # runs are stamped when created, a moment after the pace let the batch go, and that moment
+        # varies with the machine's load (0.3 s seen on a busy one): hence the margin.
         starts = [run.created_at for run in runs[::3]]
-        assert all((b - a).total_seconds() >= 0.45 for a, b in pairwise(starts))
+        assert all((b - a).total_seconds() >= 0.7 for a, b in pairwise(starts)), starts
         if alerted:
             (row,) = db.scalars(select(Alert))
             assert row.evidence["rerun_batches"] == [3] * batches
