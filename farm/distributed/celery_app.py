@@ -23,10 +23,12 @@ from celery.schedules import ParseException, crontab
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 
-__all__ = ["CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_node",
+__all__ = ["BROKER_TIMEOUT_S", "CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_node",
            "device_queue", "nightly_crontab", "pool_queue", "queue_serial"]
 
 CONTROL_QUEUE = "farm.control"
+#: seconds any broker connection waits to connect, and for each answer
+BROKER_TIMEOUT_S = 5.0
 
 
 def device_queue(serial: str) -> str:

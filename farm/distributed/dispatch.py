@@ -36,7 +36,7 @@ from orchestrator.scheduling import longest_first
 from orchestrator.schema import Device
 from orchestrator.storage import engine_safe_url, session_scope
 
-__all__ = ["enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
+__all__ = ["enqueue_device_jobs", "enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
 
 
 @contextmanager
@@ -63,26 +63,29 @@ def ping(settings: Settings, timeout_s: float = 3.0) -> None:
 def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:
     """Send each device's unfinished jobs of the run to its queue, and each pool job to its pool's;
     device serial (or pool job id) -> task id."""
-    app = celery_app(settings)
     with session_scope(settings) as db:
         work = repository.unfinished_jobs(db, run_id)
         pools = repository.unfinished_pool_jobs(db, run_id)
-    sent: dict[str, str] = {}
-    for serial, jobs in work.items():
-        job_ids = [job.job_id for job in jobs]
-        task_id = str(uuid.uuid4())
-        with _broker(settings, f"queue the jobs of {serial}"):
-            app.send_task("farm.run_device_jobs",
-                          args=[run_id, serial, job_ids, shuffle_seed(run_id, serial)],
-                          queue=device_queue(serial), task_id=task_id)
-        sent[serial] = task_id
-        with session_scope(settings) as db:
-            repository.record_task(db, job_ids, task_id)
+    sent = {serial: enqueue_device_jobs(settings, run_id, serial, [job.job_id for job in jobs])
+            for serial, jobs in work.items()}
     for pool in pools:
         _subscribe(settings, pool.pool_id, pool.members)
         for job in longest_first(pool.jobs, lambda job: job.estimate_s):
             sent[job.job_id] = enqueue_pool_job(settings, run_id, job.job_id, pool.pool_id)
     return sent
+
+
+def enqueue_device_jobs(settings: Settings, run_id: str, serial: str, job_ids: list[str]) -> str:
+    """Send one device's jobs of a run to its queue (also: jobs the supervisor takes back from a
+    task that died); the task id."""
+    task_id = str(uuid.uuid4())
+    with _broker(settings, f"queue the jobs of {serial}"):
+        celery_app(settings).send_task(
+            "farm.run_device_jobs", args=[run_id, serial, job_ids, shuffle_seed(run_id, serial)],
+            queue=device_queue(serial), task_id=task_id)
+    with session_scope(settings) as db:
+        repository.record_task(db, job_ids, task_id)
+    return task_id
 
 
 def _subscribe(settings: Settings, pool_id: str, members: Sequence[str]) -> None:

@@ -23,9 +23,10 @@ from types import TracebackType
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
 
+from farm.distributed.celery_app import BROKER_TIMEOUT_S
 from orchestrator.errors import LeaseLost
 
-__all__ = ["DeviceLease", "lease_key"]
+__all__ = ["DeviceLease", "lease_client", "lease_key"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ _SAFETY = 0.2
 
 def lease_key(serial: str) -> str:
     return f"farm:lease:{serial}"
+
+
+def lease_client(broker_url: str) -> redis.Redis:
+    """A Redis client for leases on the broker, with the broker's timeouts: a broker that accepts
+    connections but never answers fails the call instead of blocking it."""
+    return redis.Redis.from_url(broker_url, socket_timeout=BROKER_TIMEOUT_S,
+                                socket_connect_timeout=BROKER_TIMEOUT_S)
 
 
 class DeviceLease:

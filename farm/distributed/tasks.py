@@ -54,7 +54,7 @@ from sqlalchemy import select
 
 from farm.distributed import dispatch, node
 from farm.distributed.celery_app import celery_app, pool_queue
-from farm.distributed.lease import DeviceLease, lease_key
+from farm.distributed.lease import DeviceLease, lease_client, lease_key
 from farm.nightly import scheduled_nightly
 from orchestrator import repository
 from orchestrator.config import Settings, load_settings
@@ -105,10 +105,6 @@ def _ensure_online(serial: str) -> None:
                                 hint="reconnect the phone; the task is retried")
 
 
-def _lease_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=10)
-
-
 def _token(task: Task) -> str:
     # Unique per execution, not per message: a redelivered copy of this task (same task id) must
     # never pass as the holder of a lease its twin took.
@@ -118,7 +114,7 @@ def _token(task: Task) -> str:
 def _lease(task: Task, settings: Settings, serial: str) -> DeviceLease:
     """This execution's try at the phone's lease (``acquired`` says whether it got it)."""
     try:
-        lease = DeviceLease(_lease_client(settings), serial, _token(task), settings.lease_ttl)
+        lease = DeviceLease(lease_client(settings.broker_url), serial, _token(task), settings.lease_ttl)
         lease.acquire()
     except redis.RedisError as exc:
         raise BrokerError(f"cannot take the lease on {serial}: {exc}",
@@ -261,7 +257,7 @@ def _job_to_run(settings: Settings, job_id: str, serial: str) -> str | None:
         running = job is not None and job.status == "running"
     if holder is None or holder == serial:
         return job_id
-    if running and _lease_client(settings).exists(lease_key(holder)):
+    if running and lease_client(settings.broker_url).exists(lease_key(holder)):
         return None
     log.warning("job %s was claimed by %s, which is not running it: taking it over",
                 job_id[:12], holder)

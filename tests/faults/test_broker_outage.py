@@ -8,6 +8,10 @@ broker's return, with every session stored exactly once, on both databases.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +23,6 @@ from tests.distributed.conftest import (
     WorkerProcess,
     run_jobs,
     run_status,
-    sessions_stored,
     start_worker,  # noqa: F401 (a fixture, here on this module's `dist_env`)
     wait_for,
 )
@@ -76,20 +79,42 @@ def _final(run_id: str) -> bool:
     return run_status(run_id) in ("done", "failed", "cancelled")
 
 
+def _consumer_pid(worker: WorkerProcess, serial: str) -> int:
+    for pid in worker.consumer_pids():
+        with contextlib.suppress(FileNotFoundError):  # a process that just ended
+            if f"device.{serial}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    raise AssertionError(f"no consumer of {serial}")
+
+
 def test_a_broker_outage_longer_than_the_lease_ttl_is_carried_on_after_it(
         dist_env: dict[str, str], redis: RedisServer,
         phone_factory: Callable[..., ConnectedPhone],  # noqa: F811 (the fixtures imported above)
         start_worker: Callable[..., WorkerProcess]) -> None:  # noqa: F811
-    serial = phone_factory(serial="FARMO0001").phone.device_serial
-    worker = start_worker("host-a", [serial])
+    """Two phones mid-batch when the broker goes away: the task of the first waits for it and
+    carries on; the consumer of the second dies meanwhile, and its worker sends the jobs its
+    task left running again."""
+    carried, killed = "FARMO0001", "FARMO0002"
+    for serial in (carried, killed):
+        phone_factory(serial=serial)
+    worker = start_worker("host-a", [carried, killed])
     run_id = _submit(dist_env, "--threads", "1,2", "--repeats", "3")
-    wait_for(lambda: sessions_stored(run_id) >= 1, 120, "a first session")
+
+    def started(serial: str) -> bool:
+        return any(job.sessions for job in run_jobs(run_id) if job.device.serial == serial)
+
+    wait_for(lambda: started(carried) and started(killed), 120, "a session on each phone")
     redis.stop()
-    time.sleep(LEASE_TTL * 1.5)  # the lease expires, unrenewed, and the worker sees it lost
-    redis.start()  # same port, same AOF: the queue and the unacked delivery come back
+    os.kill(_consumer_pid(worker, killed), signal.SIGKILL)  # its task dies with the lease held
+    time.sleep(LEASE_TTL * 1.5)  # both leases expire, unrenewed; the first task sees its lost
+    redis.start()  # same port, same AOF: the queues and the unacked deliveries come back
     back = time.monotonic()
 
-    wait_for(lambda: _final(run_id), 60, "the run to finish after the broker's return")
+    deadline = back + 60
+    while not _final(run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    states = [(job.device.serial, job.status, len(job.sessions)) for job in run_jobs(run_id)]
+    assert _final(run_id), f"60 s after the broker's return: {states}\n{worker.output()[-3000:]}"
     print(f"run finished {time.monotonic() - back:.1f} s after the broker came back")
     assert run_status(run_id) == "done", worker.output()[-4000:]
     jobs = run_jobs(run_id)
@@ -97,7 +122,15 @@ def test_a_broker_outage_longer_than_the_lease_ttl_is_carried_on_after_it(
         assert job.status == "done", (job.status, job.error_kind, job.error_message)
         assert sorted(s.repeat_index for s in job.sessions) == [0, 1, 2]  # each exactly once
         assert all(s.status == "ok" for s in job.sessions)
-    spans = sorted((s.started_at, s.finished_at) for job in jobs for s in job.sessions)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
-    # the delivery was acknowledged: it will not come back after the visibility timeout
-    wait_for(lambda: redis.client().hlen("unacked") == 0, 15, "the task's acknowledgement")
+    for serial in (carried, killed):
+        spans = sorted((s.started_at, s.finished_at) for job in jobs for s in job.sessions
+                       if job.device.serial == serial)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
+    # The first task's delivery was acknowledged; only the dead task's is left, to come back
+    # after the visibility timeout and find its jobs final.
+    wait_for(lambda: _unacked_queues(redis) == [f"device.{killed}"], 15,
+             "the carried-on task's acknowledgement")
+
+
+def _unacked_queues(redis: RedisServer) -> list[str]:
+    return sorted(json.loads(value)[2] for value in redis.client().hvals("unacked"))
