@@ -22,11 +22,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from farm.distributed.celery_app import (
+    BROKER_TIMEOUT_S,
     CONTROL_QUEUE,
     celery_app,
     device_node,
     device_queue,
     pool_queue,
+    transport_options,
 )
 from orchestrator import repository
 from orchestrator.config import Settings
@@ -45,16 +47,18 @@ def _broker(settings: Settings, action: str) -> Iterator[None]:
         yield
     except (OperationalError, KombuError, RedisError, OSError) as exc:
         raise BrokerError(f"cannot {action}: the broker {engine_safe_url(settings.broker_url)} "
-                          f"did not answer ({exc})",
-                          hint="check FARM_BROKER_URL and that Redis is up") from exc
+                          f"did not answer within {BROKER_TIMEOUT_S:g} s ({exc})",
+                          hint="check FARM_BROKER_URL and that Redis is up and answers there "
+                               "(`redis-cli -u URL ping` says PONG)") from exc
 
 
-def ping(settings: Settings, timeout_s: float = 3.0) -> None:
-    """The broker answers within ``timeout_s``, or a ``PreflightError`` (before planning: a
-    run no worker can be sent must not be written)."""
+def ping(settings: Settings) -> None:
+    """The broker answers within its timeout (``BROKER_TIMEOUT_S``, to connect and to answer), or
+    a ``PreflightError`` (before planning: a run no worker can be sent must not be written)."""
     try:
         with _broker(settings, "reach the broker"), \
-                Connection(settings.broker_url, connect_timeout=timeout_s) as connection:
+                Connection(settings.broker_url, connect_timeout=BROKER_TIMEOUT_S,
+                           transport_options=transport_options(settings)) as connection:
             connection.ensure_connection(max_retries=0)  # no retries: one answer or none
     except BrokerError as exc:
         raise PreflightError(exc.message, hint=exc.hint) from exc

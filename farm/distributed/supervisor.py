@@ -9,6 +9,8 @@ those it owns (all of them, or the ``--devices`` it was given; ``local`` only wh
 - runs one consumer process per online phone (``python -m farm.distributed.consumer
   device.<serial>``: one solo-pool slot) plus one for the control queue, starts and stops them as
   phones come and go, and restarts a consumer that died (with a growing delay);
+- says so when the broker does not answer (within its timeout), and again when it is back: the
+  consumers wait for it, retrying, and their phones get no work meanwhile;
 - takes back the work of a task that died on one of its phones (``retake``): jobs ``running``
   while nobody holds the phone's lease, for longer than one lease TTL, are sent again (their
   unacknowledged message would otherwise wait for the visibility timeout, 12 h by default);
@@ -79,6 +81,7 @@ class Supervisor:
     _stopping: list[_Consumer] = field(default_factory=list)
     _unleased: dict[str, float] = field(default_factory=dict)  # serial -> seen running, unleased
     _leases: redis.Redis | None = None
+    _broker_down: bool = False
 
     # -- discovery and registration -------------------------------------------------------------
 
@@ -180,6 +183,28 @@ class Supervisor:
                 running.setdefault(job.device.serial, []).append(job)
             return running
 
+    def _redis(self) -> redis.Redis:
+        self._leases = self._leases or lease_client(self.settings.broker_url)
+        return self._leases
+
+    def broker_answers(self) -> bool:
+        """Whether the broker answers a ping; a change is logged (a silent broker must not look
+        like an idle farm)."""
+        url = engine_safe_url(self.settings.broker_url)
+        try:
+            self._redis().ping()
+        except redis.RedisError as exc:
+            if not self._broker_down:
+                log.warning("the broker %s does not answer (%s): this worker's phones get no "
+                            "work until it does; retrying every heartbeat (check FARM_BROKER_URL "
+                            "and that Redis is up)", url, exc)
+            self._broker_down = True
+            return False
+        if self._broker_down:
+            log.warning("the broker %s answers again", url)
+        self._broker_down = False
+        return True
+
     def retake(self, online: set[str]) -> None:
         """Send again the running jobs of a phone whose lease nobody has held for one lease TTL.
 
@@ -193,11 +218,10 @@ class Supervisor:
         self._unleased = {s: t for s, t in self._unleased.items() if s in running}
         if not running:
             return
-        self._leases = self._leases or lease_client(self.settings.broker_url)
         now = time.monotonic()
         try:
             for serial, jobs in running.items():
-                if self._leases.exists(lease_key(serial)):
+                if self._redis().exists(lease_key(serial)):
                     self._unleased.pop(serial, None)
                 elif now - self._unleased.setdefault(serial, now) >= self.settings.lease_ttl:
                     self._send_again(serial, jobs)
@@ -208,7 +232,6 @@ class Supervisor:
                         engine_safe_url(self.settings.broker_url), exc)
 
     def _send_again(self, serial: str, jobs: list[Job]) -> None:
-        assert self._leases is not None
         log.warning("%s: %d job(s) running with nobody holding the phone's lease; sending them "
                     "again", serial, len(jobs))
         for job in jobs:
@@ -217,7 +240,7 @@ class Supervisor:
         for run_id in dict.fromkeys(job.run_id for job in jobs if job.pool_id is None):
             dispatch.enqueue_device_jobs(self.settings, run_id, serial, [
                 job.id for job in jobs if job.run_id == run_id and job.pool_id is None])
-        if not self._leases.exists(lease_key(serial)):
+        if not self._redis().exists(lease_key(serial)):
             with session_scope(self.settings) as db:
                 release_jobs(db, [job.id for job in jobs])
 
@@ -226,7 +249,8 @@ class Supervisor:
     def step(self) -> None:
         online = self.register(self.scan())
         self.reconcile(online)
-        self.retake(online)
+        if self.broker_answers():
+            self.retake(online)
 
     def run(self, stop: threading.Event) -> None:
         try:
