@@ -20,13 +20,13 @@ would find them final.
 
 A lease lost in the middle of a batch (the broker was away for longer than about 0.8 x the lease
 TTL, so it could not be renewed in time; or it expired and another execution took it) stops the
-batch before its next write, with the jobs left as they were. The task does not end there: it waits
-for the broker to answer and takes the lease again, under a new token. Got, nobody else can be
-running the phone, and the batch carries on at its missing sessions; held by another execution,
-the work is that one's. (Ending the task then would leave the jobs ``running`` and its message
-unacked until the visibility timeout.) A worker whose task died all the same (killed, or stopped
-while it waited) has its phone's ``running`` jobs sent again by the supervisor
-(``supervisor.Supervisor.retake``).
+batch before its next write, with the jobs left as they were. The task does not end there: it
+waits for the broker to answer and tries to take the lease again, under a new token. If it gets
+it, nobody else can be running the phone, and the batch carries on at its missing sessions; if
+another execution holds it, the work is that one's. (Ending the task at the loss would leave the
+jobs ``running`` and its message unacked until the visibility timeout.) A task that died all the
+same (killed, or stopped while it waited) has its phone's ``running`` jobs sent again by its
+worker's supervisor (``supervisor.Supervisor.retake``).
 
 ``farm.run_pool_job(run_id, job_id, pool_id)`` runs one pool job on the phone whose consumer took
 it from the pool's queue: under that phone's lease, it claims the job (``repository.claim_job``)
@@ -128,7 +128,11 @@ def _take_again(task: Task, settings: Settings, lease: DeviceLease, run_id: str)
     delay = 0.25
     while not _cancelled(settings, run_id):
         try:
-            return lease.take_again(_token(task))
+            if lease.take_again(_token(task)):
+                return True
+            log.warning("device %s: another execution holds the lease now; leaving the jobs to "
+                        "it", lease.serial)
+            return False
         except redis.RedisError as exc:
             log.warning("device %s: the broker does not answer (%s); trying again in %.1f s",
                         lease.serial, exc, delay)
@@ -151,8 +155,6 @@ def _execute(task: Task, settings: Settings, lease: DeviceLease, run_id: str, jo
             log.warning("device %s: %s; taking it again once the broker answers", lease.serial,
                         exc.message)
         if not _take_again(task, settings, lease, run_id):
-            log.warning("device %s: the lease is another execution's now; leaving the jobs to it",
-                        lease.serial)
             return None
         log.info("device %s: lease taken again; carrying on with the batch", lease.serial)
 
