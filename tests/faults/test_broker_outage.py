@@ -36,7 +36,7 @@ from tests.workers.conftest import phone_factory, vphone_runtime  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
-LEASE_TTL = 4.0
+LEASE_TTL = 3.0
 #: a visibility timeout far beyond the test: the stalled delivery must not come back by itself
 OUTAGE_ENV = {"FARM_LEASE_TTL": str(int(LEASE_TTL)), "FARM_HEARTBEAT": "0.5",
               "FARM_VISIBILITY_TIMEOUT": "3600", "FARM_DEVICE_RETRIES": "1",
@@ -116,7 +116,11 @@ def test_a_broker_outage_longer_than_the_lease_ttl_is_carried_on_after_it(
     states = [(job.device.serial, job.status, len(job.sessions)) for job in run_jobs(run_id)]
     assert _final(run_id), f"60 s after the broker's return: {states}\n{worker.output()[-3000:]}"
     print(f"run finished {time.monotonic() - back:.1f} s after the broker came back")
-    assert run_status(run_id) == "done", worker.output()[-4000:]
+    output = worker.output()
+    assert run_status(run_id) == "done", output[-4000:]
+    # each way back was taken: the first task carried on, the second's jobs were sent again
+    assert f"device {carried}: lease taken again; carrying on" in output, output[-4000:]
+    assert f"{killed}: 2 job(s) running with nobody holding the phone's lease" in output
     jobs = run_jobs(run_id)
     for job in jobs:
         assert job.status == "done", (job.status, job.error_kind, job.error_message)
