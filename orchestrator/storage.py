@@ -84,12 +84,24 @@ def downgrade(engine: Engine, target: str) -> None:
     _run_alembic(engine, "downgrade", target)
 
 
+#: seconds a PostgreSQL connection may take to be established: without a limit, a server that
+#: accepts connections but never answers holds every command for minutes (issue 28: 132 s)
+CONNECT_TIMEOUT_S = 10
+
+
+def _create_engine(url: str, **options: Any) -> Engine:
+    """An engine with its server's connect timeout (a ``connect_timeout`` in the URL wins)."""
+    if make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in url:
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return create_engine(url, **options)
+
+
 def migration_engine(settings: Settings) -> Engine:
     """A plain engine on the configured database, for ``farm db``: unlike ``get_engine`` it works
     on a database that is not at the head revision yet."""
     if settings.values["database_url"].value is None:
         prepare_home(settings)
-    return create_engine(settings.effective_database_url)
+    return _create_engine(settings.effective_database_url)
 
 
 def prepare_home(settings: Settings) -> None:
@@ -139,7 +151,7 @@ def get_engine(settings: Settings) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = _create_engine(url, pool_pre_ping=True)
             revision = current_revision(engine)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot open the database {engine_safe_url(url)}: {exc}",

@@ -10,6 +10,9 @@ Delivery rules (see ARCHITECTURE.md, "Device exclusivity and delivery"):
   so that interval is the real cadence). A warm shutdown puts its unstarted messages back at once.
 - ``worker_prefetch_multiplier=1`` with one solo-pool consumer per device queue: a phone's worker
   holds at most one message besides the running one.
+- Timeouts on every broker connection (``BROKER_TIMEOUT_S``, to connect and for each answer): a
+  broker that accepts connections but never answers fails a publish, a ping or a lease call with
+  an error instead of blocking it forever. There is no result backend to time out.
 - Queues: ``device.<serial>`` per phone, ``pool.<id>`` per pool (consumed by the consumer of every
   phone in it), ``farm.control`` for the nightly submission. A phone's consumer is the Celery node
   ``<serial>@<worker name>`` (``device_node``).
@@ -23,10 +26,13 @@ from celery.schedules import ParseException, crontab
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 
-__all__ = ["CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config", "device_node",
-           "device_queue", "nightly_crontab", "pool_queue", "queue_serial"]
+__all__ = ["BROKER_TIMEOUT_S", "CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config",
+           "device_node", "device_queue", "nightly_crontab", "pool_queue", "queue_serial",
+           "transport_options"]
 
 CONTROL_QUEUE = "farm.control"
+#: seconds any broker connection waits to connect, and for each answer
+BROKER_TIMEOUT_S = 5.0
 
 
 def device_queue(serial: str) -> str:
@@ -47,8 +53,19 @@ def device_node(serial: str, worker: str) -> str:
     return f"{serial}@{worker}"
 
 
-def celery_config(settings: Settings) -> dict[str, object]:
+def transport_options(settings: Settings) -> dict[str, object]:
+    """kombu's Redis transport options: delivery (see the module docstring) and timeouts."""
     visibility = int(settings.visibility_timeout)
+    return {
+        "visibility_timeout": visibility,
+        "unacked_restore_interval": max(1, min(10, visibility // 10)),
+        "unacked_restore_throttle": 1,
+        "socket_timeout": BROKER_TIMEOUT_S,
+        "socket_connect_timeout": BROKER_TIMEOUT_S,
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
     return {
         "broker_url": settings.broker_url,
         "task_serializer": "json",
@@ -62,11 +79,12 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a worker waits out a broker restart
-        "broker_transport_options": {
-            "visibility_timeout": visibility,
-            "unacked_restore_interval": max(1, min(10, visibility // 10)),
-            "unacked_restore_throttle": 1,
-        },
+        "broker_connection_timeout": BROKER_TIMEOUT_S,
+        "broker_transport_options": transport_options(settings),
+        # A publish to a broker that stopped answering: one more try, not three (each waits
+        # for the socket timeout), so `farm submit` fails within seconds.
+        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0,
+                                      "interval_step": 0.2, "interval_max": 0.2},
         "task_default_queue": CONTROL_QUEUE,
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,

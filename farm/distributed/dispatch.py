@@ -22,11 +22,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from farm.distributed.celery_app import (
+    BROKER_TIMEOUT_S,
     CONTROL_QUEUE,
     celery_app,
     device_node,
     device_queue,
     pool_queue,
+    transport_options,
 )
 from orchestrator import repository
 from orchestrator.config import Settings
@@ -36,7 +38,7 @@ from orchestrator.scheduling import longest_first
 from orchestrator.schema import Device
 from orchestrator.storage import engine_safe_url, session_scope
 
-__all__ = ["enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
+__all__ = ["enqueue_device_jobs", "enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
 
 
 @contextmanager
@@ -45,16 +47,18 @@ def _broker(settings: Settings, action: str) -> Iterator[None]:
         yield
     except (OperationalError, KombuError, RedisError, OSError) as exc:
         raise BrokerError(f"cannot {action}: the broker {engine_safe_url(settings.broker_url)} "
-                          f"did not answer ({exc})",
-                          hint="check FARM_BROKER_URL and that Redis is up") from exc
+                          f"did not answer within {BROKER_TIMEOUT_S:g} s ({exc})",
+                          hint="check FARM_BROKER_URL and that Redis is up and answers there "
+                               "(`redis-cli -u URL ping` says PONG)") from exc
 
 
-def ping(settings: Settings, timeout_s: float = 3.0) -> None:
-    """The broker answers within ``timeout_s``, or a ``PreflightError`` (before planning: a
-    run no worker can be sent must not be written)."""
+def ping(settings: Settings) -> None:
+    """The broker answers within its timeout (``BROKER_TIMEOUT_S``, to connect and to answer), or
+    a ``PreflightError`` (before planning: a run no worker can be sent must not be written)."""
     try:
         with _broker(settings, "reach the broker"), \
-                Connection(settings.broker_url, connect_timeout=timeout_s) as connection:
+                Connection(settings.broker_url, connect_timeout=BROKER_TIMEOUT_S,
+                           transport_options=transport_options(settings)) as connection:
             connection.ensure_connection(max_retries=0)  # no retries: one answer or none
     except BrokerError as exc:
         raise PreflightError(exc.message, hint=exc.hint) from exc
@@ -63,26 +67,29 @@ def ping(settings: Settings, timeout_s: float = 3.0) -> None:
 def enqueue_run(settings: Settings, run_id: str) -> dict[str, str]:
     """Send each device's unfinished jobs of the run to its queue, and each pool job to its pool's;
     device serial (or pool job id) -> task id."""
-    app = celery_app(settings)
     with session_scope(settings) as db:
         work = repository.unfinished_jobs(db, run_id)
         pools = repository.unfinished_pool_jobs(db, run_id)
-    sent: dict[str, str] = {}
-    for serial, jobs in work.items():
-        job_ids = [job.job_id for job in jobs]
-        task_id = str(uuid.uuid4())
-        with _broker(settings, f"queue the jobs of {serial}"):
-            app.send_task("farm.run_device_jobs",
-                          args=[run_id, serial, job_ids, shuffle_seed(run_id, serial)],
-                          queue=device_queue(serial), task_id=task_id)
-        sent[serial] = task_id
-        with session_scope(settings) as db:
-            repository.record_task(db, job_ids, task_id)
+    sent = {serial: enqueue_device_jobs(settings, run_id, serial, [job.job_id for job in jobs])
+            for serial, jobs in work.items()}
     for pool in pools:
         _subscribe(settings, pool.pool_id, pool.members)
         for job in longest_first(pool.jobs, lambda job: job.estimate_s):
             sent[job.job_id] = enqueue_pool_job(settings, run_id, job.job_id, pool.pool_id)
     return sent
+
+
+def enqueue_device_jobs(settings: Settings, run_id: str, serial: str, job_ids: list[str]) -> str:
+    """Send one device's jobs of a run to its queue (also: jobs the supervisor takes back from a
+    task that died); the task id."""
+    task_id = str(uuid.uuid4())
+    with _broker(settings, f"queue the jobs of {serial}"):
+        celery_app(settings).send_task(
+            "farm.run_device_jobs", args=[run_id, serial, job_ids, shuffle_seed(run_id, serial)],
+            queue=device_queue(serial), task_id=task_id)
+    with session_scope(settings) as db:
+        repository.record_task(db, job_ids, task_id)
+    return task_id
 
 
 def _subscribe(settings: Settings, pool_id: str, members: Sequence[str]) -> None:

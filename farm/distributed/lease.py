@@ -8,7 +8,9 @@ phone within one TTL.
 
 ``check()`` runs before every result is written. It renews the lock, which also proves this worker
 still owns it. While Redis is unreachable (restarting), the lease is trusted until the moment its
-last renewal would have expired: nobody else can have taken it before then.
+last renewal would have expired: nobody else can have taken it before then. Past that moment it is
+lost, and nothing more may be written under it; once Redis answers again, ``take_again()`` tries
+to take the phone afresh, as a new execution would (another holder may have it by then).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from types import TracebackType
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
 
+from farm.distributed.celery_app import BROKER_TIMEOUT_S
 from orchestrator.errors import LeaseLost
 
-__all__ = ["DeviceLease", "lease_key"]
+__all__ = ["DeviceLease", "lease_client", "lease_key"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,13 @@ _SAFETY = 0.2
 
 def lease_key(serial: str) -> str:
     return f"farm:lease:{serial}"
+
+
+def lease_client(broker_url: str) -> redis.Redis:
+    """A Redis client for leases on the broker, with the broker's timeouts: a broker that accepts
+    connections but never answers fails the call instead of blocking it."""
+    return redis.Redis.from_url(broker_url, socket_timeout=BROKER_TIMEOUT_S,
+                                socket_connect_timeout=BROKER_TIMEOUT_S)
 
 
 class DeviceLease:
@@ -57,6 +67,23 @@ class DeviceLease:
         if not self._lock.acquire(token=self.token):
             return False
         self._valid_until = time.monotonic() + self.ttl_s * (1 - _SAFETY)
+        return True
+
+    def take_again(self, token: str) -> bool:
+        """After a loss, inside the ``with``: take the phone again under a new ``token`` (the old
+        one may be another's by now), renewed again; False while another token holds it.
+        Redis errors propagate: the caller decides how long to wait for the broker."""
+        if not self._lost:
+            raise RuntimeError("take_again() is for a lost lease")
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        with self._guard:
+            if not self._lock.acquire(token=token):
+                return False
+            self.token, self._lost = token, None
+            self._valid_until = time.monotonic() + self.ttl_s * (1 - _SAFETY)
+        self._start_renewing()
         return True
 
     @property
@@ -105,12 +132,16 @@ class DeviceLease:
                 log.error("lease %s lost: %s", self.serial, self._lost)
                 return
 
-    def __enter__(self) -> DeviceLease:
-        if not self.acquired:
-            raise RuntimeError("acquire() the lease before entering it")
+    def _start_renewing(self) -> None:
+        self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._keep_alive, name=f"lease-{self.serial}",
                                          daemon=True)
         self._renewer.start()
+
+    def __enter__(self) -> DeviceLease:
+        if not self.acquired:
+            raise RuntimeError("acquire() the lease before entering it")
+        self._start_renewing()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -9,6 +9,11 @@ those it owns (all of them, or the ``--devices`` it was given; ``local`` only wh
 - runs one consumer process per online phone (``python -m farm.distributed.consumer
   device.<serial>``: one solo-pool slot) plus one for the control queue, starts and stops them as
   phones come and go, and restarts a consumer that died (with a growing delay);
+- says so when the broker does not answer (within its timeout), and again when it is back: the
+  consumers wait for it, retrying, and their phones get no work meanwhile;
+- takes back the work of a task that died on one of its phones (``retake``): jobs ``running``
+  while nobody holds the phone's lease, for longer than one lease TTL, are sent again (their
+  unacknowledged message would otherwise wait for the visibility timeout, 12 h by default);
 - on ``stop`` (SIGTERM, Ctrl-C) stops every consumer with SIGTERM: Celery's warm shutdown lets the
   running session finish and puts unstarted messages back on their queue.
 
@@ -29,14 +34,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from sqlalchemy import select
 
+from farm.distributed import dispatch
 from farm.distributed.celery_app import CONTROL_QUEUE, device_node, device_queue
+from farm.distributed.lease import lease_client, lease_key
 from orchestrator.config import Settings
-from orchestrator.errors import DeviceError
-from orchestrator.repository import upsert_device
-from orchestrator.schema import Device
-from orchestrator.storage import session_scope
+from orchestrator.errors import BrokerError, DeviceError
+from orchestrator.repository import FINAL_RUN_STATES, release_jobs, upsert_device
+from orchestrator.schema import Device, Job, Run
+from orchestrator.storage import engine_safe_url, session_scope
 from workers.device.adb import AdbPhone, adb_client, list_transports
 from workers.device.inspect import device_record
 from workers.device.local import describe_local
@@ -71,6 +79,9 @@ class Supervisor:
     consumers: dict[str, _Consumer] = field(default_factory=dict)  # key: serial or CONTROL_QUEUE
     _records: dict[str, dict[str, Any]] = field(default_factory=dict)  # transport -> record
     _stopping: list[_Consumer] = field(default_factory=list)
+    _unleased: dict[str, float] = field(default_factory=dict)  # serial -> seen running, unleased
+    _leases: redis.Redis | None = None
+    _broker_down: bool = False
 
     # -- discovery and registration -------------------------------------------------------------
 
@@ -156,10 +167,90 @@ class Supervisor:
                     consumer.restarts += 1
                     consumer.not_before = 0.0
 
+    # -- work whose task died -------------------------------------------------------------------
+
+    def _running(self, online: set[str]) -> dict[str, list[Job]]:
+        """serial -> the jobs of distributed runs (they have a task) running on these phones."""
+        with session_scope(self.settings) as db:
+            jobs = db.scalars(
+                select(Job).join(Device, Job.device_id == Device.id).join(Run)
+                .where(Job.status == "running", Job.task_id.is_not(None),
+                       Device.serial.in_(sorted(online)), Run.status.not_in(FINAL_RUN_STATES))
+                .order_by(Job.seq))
+            running: dict[str, list[Job]] = {}
+            for job in jobs:
+                assert job.device is not None
+                running.setdefault(job.device.serial, []).append(job)
+            return running
+
+    def _redis(self) -> redis.Redis:
+        self._leases = self._leases or lease_client(self.settings.broker_url)
+        return self._leases
+
+    def broker_answers(self) -> bool:
+        """Whether the broker answers a ping; a change is logged (a silent broker must not look
+        like an idle farm)."""
+        url = engine_safe_url(self.settings.broker_url)
+        try:
+            self._redis().ping()
+        except redis.RedisError as exc:
+            if not self._broker_down:
+                log.warning("the broker %s does not answer (%s): this worker's phones get no "
+                            "work until it does; retrying every heartbeat (check FARM_BROKER_URL "
+                            "and that Redis is up)", url, exc)
+            self._broker_down = True
+            return False
+        if self._broker_down:
+            log.warning("the broker %s answers again", url)
+        self._broker_down = False
+        return True
+
+    def retake(self, online: set[str]) -> None:
+        """Send again the running jobs of a phone whose lease nobody has held for one lease TTL.
+
+        A job is ``running`` only under its phone's lease; one that stays so with the lease free
+        lost its task (a consumer killed, or stopped while it waited for the broker). The grace
+        of one TTL leaves a task that lost its lease to a broker outage the time to take it
+        again. The jobs are sent to their queue as a submission would send them, then go back
+        to ``pending`` (unless a task took the phone meanwhile: its rows are its own), so they
+        are sent once; the dead task's message, if it ever comes back, finds them final."""
+        running = self._running(online)
+        self._unleased = {s: t for s, t in self._unleased.items() if s in running}
+        if not running:
+            return
+        now = time.monotonic()
+        try:
+            for serial, jobs in running.items():
+                if self._redis().exists(lease_key(serial)):
+                    self._unleased.pop(serial, None)
+                elif now - self._unleased.setdefault(serial, now) >= self.settings.lease_ttl:
+                    self._send_again(serial, jobs)
+                    del self._unleased[serial]
+        except (redis.RedisError, BrokerError) as exc:
+            log.warning("cannot take back the work of a dead task: the broker %s does not "
+                        "answer (%s); trying again at the next heartbeat",
+                        engine_safe_url(self.settings.broker_url), exc)
+
+    def _send_again(self, serial: str, jobs: list[Job]) -> None:
+        log.warning("%s: %d job(s) running with nobody holding the phone's lease; sending them "
+                    "again", serial, len(jobs))
+        for job in jobs:
+            if job.pool_id is not None:
+                dispatch.enqueue_pool_job(self.settings, job.run_id, job.id, job.pool_id)
+        for run_id in dict.fromkeys(job.run_id for job in jobs if job.pool_id is None):
+            dispatch.enqueue_device_jobs(self.settings, run_id, serial, [
+                job.id for job in jobs if job.run_id == run_id and job.pool_id is None])
+        if not self._redis().exists(lease_key(serial)):
+            with session_scope(self.settings) as db:
+                release_jobs(db, [job.id for job in jobs])
+
     # -- the loop -------------------------------------------------------------------------------
 
     def step(self) -> None:
-        self.reconcile(self.register(self.scan()))
+        online = self.register(self.scan())
+        self.reconcile(online)
+        if self.broker_answers():
+            self.retake(online)
 
     def run(self, stop: threading.Event) -> None:
         try:

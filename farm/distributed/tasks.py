@@ -18,6 +18,16 @@ A phone lost in the middle of a batch is waited for by the service itself (recon
 ``device_retries``), which then fails the remaining jobs as ``device_lost``: a retry of the task
 would find them final.
 
+A lease lost in the middle of a batch (the broker was away for longer than about 0.8 x the lease
+TTL, so it could not be renewed in time; or it expired and another execution took it) stops the
+batch before its next write, with the jobs left as they were. The task does not end there: it
+waits for the broker to answer and tries to take the lease again, under a new token. If it gets
+it, nobody else can be running the phone, and the batch carries on at its missing sessions; if
+another execution holds it, the work is that one's. (Ending the task at the loss would leave the
+jobs ``running`` and its message unacked until the visibility timeout.) A task that died all the
+same (killed, or stopped while it waited) has its phone's ``running`` jobs sent again by its
+worker's supervisor (``supervisor.Supervisor.retake``).
+
 ``farm.run_pool_job(run_id, job_id, pool_id)`` runs one pool job on the phone whose consumer took
 it from the pool's queue: under that phone's lease, it claims the job (``repository.claim_job``)
 and executes it. A phone above the thermal gate's limit leaves the pool's work to cooler phones:
@@ -44,12 +54,18 @@ from sqlalchemy import select
 
 from farm.distributed import dispatch, node
 from farm.distributed.celery_app import celery_app, pool_queue
-from farm.distributed.lease import DeviceLease, lease_key
+from farm.distributed.lease import DeviceLease, lease_client, lease_key
 from farm.nightly import scheduled_nightly
 from orchestrator import repository
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import BrokerError, DeviceUnavailable, FarmError, LeaseLost, StorageError
-from orchestrator.repository import FINAL_JOB_STATES, DeviceRef, mark_running, settle_run
+from orchestrator.repository import (
+    FINAL_JOB_STATES,
+    DeviceRef,
+    JobOutcome,
+    mark_running,
+    settle_run,
+)
 from orchestrator.scheduling import HandOff
 from orchestrator.schema import Device, Job, Run
 from orchestrator.storage import session_scope
@@ -66,6 +82,9 @@ _TRANSIENT = (DeviceUnavailable, StorageError, BrokerError)
 _MAX_RETRIES = 5
 #: a duplicate waits for the holder's batch, which can take long: many slow retries
 _LEASE_RETRIES = 100
+#: the longest pause between two tries at the broker after a lost lease: the batch carries on
+#: within this of the broker's return
+_BROKER_POLL_MAX_S = 2.0
 
 
 def _all_final(settings: Settings, job_ids: list[str]) -> bool:
@@ -86,22 +105,58 @@ def _ensure_online(serial: str) -> None:
                                 hint="reconnect the phone; the task is retried")
 
 
-def _lease_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=10)
+def _token(task: Task) -> str:
+    # Unique per execution, not per message: a redelivered copy of this task (same task id) must
+    # never pass as the holder of a lease its twin took.
+    return f"{task.request.id}:{uuid.uuid4().hex[:8]}"
 
 
 def _lease(task: Task, settings: Settings, serial: str) -> DeviceLease:
     """This execution's try at the phone's lease (``acquired`` says whether it got it)."""
-    # The token is unique per execution, not per message: a redelivered copy of this task (same
-    # task id) must never pass as the holder of a lease its twin took.
-    token = f"{task.request.id}:{uuid.uuid4().hex[:8]}"
     try:
-        lease = DeviceLease(_lease_client(settings), serial, token, settings.lease_ttl)
+        lease = DeviceLease(lease_client(settings.broker_url), serial, _token(task), settings.lease_ttl)
         lease.acquire()
     except redis.RedisError as exc:
         raise BrokerError(f"cannot take the lease on {serial}: {exc}",
                           hint="check the broker (FARM_BROKER_URL)") from exc
     return lease
+
+
+def _take_again(task: Task, settings: Settings, lease: DeviceLease, run_id: str) -> bool:
+    """After a lost lease: wait for the broker (as long as it takes, unless the run is cancelled)
+    and take the lease again; False when another execution holds it, or the run was cancelled."""
+    delay = 0.25
+    while not _cancelled(settings, run_id):
+        try:
+            if lease.take_again(_token(task)):
+                return True
+            log.warning("device %s: another execution holds the lease now; leaving the jobs to "
+                        "it", lease.serial)
+            return False
+        except redis.RedisError as exc:
+            log.warning("device %s: the broker does not answer (%s); trying again in %.1f s",
+                        lease.serial, exc, delay)
+        time.sleep(delay)
+        delay = min(2 * delay, _BROKER_POLL_MAX_S)
+    return False
+
+
+def _execute(task: Task, settings: Settings, lease: DeviceLease, run_id: str, job_ids: list[str],
+             shuffle_seed: int | None = None) -> list[JobOutcome] | None:
+    """``execute_jobs`` under the entered ``lease``, carried on after the lease is lost and taken
+    again (see the module docstring); None when the work is another execution's."""
+    while True:
+        try:
+            return execute_jobs(
+                settings, job_ids, shuffle_seed=shuffle_seed,
+                should_stop=lambda: lease.lost or _cancelled(settings, run_id),
+                before_write=lease.check)
+        except LeaseLost as exc:
+            log.warning("device %s: %s; taking it again once the broker answers", lease.serial,
+                        exc.message)
+        if not _take_again(task, settings, lease, run_id):
+            return None
+        log.info("device %s: lease taken again; carrying on with the batch", lease.serial)
 
 
 @shared_task(name="farm.run_device_jobs", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
@@ -124,13 +179,8 @@ def run_device_jobs(self: Task, run_id: str, serial: str, job_ids: list[str],
     with lease:
         with session_scope(settings) as db:
             mark_running(db, run_id)
-        try:
-            outcomes = execute_jobs(
-                settings, job_ids, shuffle_seed=shuffle_seed,
-                should_stop=lambda: lease.lost or _cancelled(settings, run_id),
-                before_write=lease.check)
-        except LeaseLost as exc:
-            log.warning("device %s: %s; leaving the rest to the lease's new holder", serial, exc)
+        outcomes = _execute(self, settings, lease, run_id, job_ids, shuffle_seed)
+        if outcomes is None:
             return {}
         with session_scope(settings) as db:
             settle_run(db, run_id)
@@ -209,7 +259,7 @@ def _job_to_run(settings: Settings, job_id: str, serial: str) -> str | None:
         running = job is not None and job.status == "running"
     if holder is None or holder == serial:
         return job_id
-    if running and _lease_client(settings).exists(lease_key(holder)):
+    if running and lease_client(settings.broker_url).exists(lease_key(holder)):
         return None
     log.warning("job %s was claimed by %s, which is not running it: taking it over",
                 job_id[:12], holder)
@@ -265,16 +315,13 @@ def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str
                 mark_running(db, run_id)
         if not mine:
             return {}
-        try:
-            outcomes = execute_jobs(
-                settings, [job_id], should_stop=lambda: lease.lost or _cancelled(settings, run_id),
-                before_write=lease.check)
-        except LeaseLost as exc:
-            # The job is left pending; a new message finds it (this phone's consumer resumes it,
-            # or another phone of the pool takes it over).
-            log.warning("device %s: %s; sending job %s to the pool again", serial, exc,
-                        job_id[:12])
-            dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
+        outcomes = _execute(self, settings, lease, run_id, [job_id])
+        if outcomes is None:
+            # Another execution has the phone; a new message finds the job (this phone's
+            # consumer resumes it, or another phone of the pool takes it over).
+            if not _cancelled(settings, run_id):
+                log.warning("device %s: sending job %s to the pool again", serial, job_id[:12])
+                dispatch.enqueue_pool_job(settings, run_id, job_id, pool_id)
             return {}
         with session_scope(settings) as db:
             again = repository.return_to_pool(db, job_id)
