@@ -81,7 +81,9 @@ def run_mode(name: str, build: Callable[[], list[BuildResult]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=["all"])
-    parser.add_argument("--heavy", action="store_true", help="include the heavy entries (Xception65, InceptionV3 transfer)")
+    parser.add_argument(
+        "--heavy", action="store_true", help="include the heavy entries (Xception65, InceptionV3 transfer)"
+    )
     parser.add_argument("--jobs", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}))
     parser.add_argument("--start-samples", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "replica_builds.json")
