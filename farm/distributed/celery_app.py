@@ -26,13 +26,15 @@ from celery.schedules import ParseException, crontab
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 
-__all__ = ["BROKER_TIMEOUT_S", "CONTROL_QUEUE", "beat_schedule", "celery_app", "celery_config",
+__all__ = ["BROKER_TIMEOUT_S", "CONTROL_QUEUE", "MAX_RETRIES", "beat_schedule", "celery_app", "celery_config",
            "device_node", "device_queue", "nightly_crontab", "pool_queue", "queue_serial",
            "transport_options"]
 
 CONTROL_QUEUE = "farm.control"
 #: seconds any broker connection waits to connect, and for each answer
 BROKER_TIMEOUT_S = 5.0
+#: how often a task is retried on a named transient error (with backoff) before it fails
+MAX_RETRIES = 5
 
 
 def device_queue(serial: str) -> str:
@@ -100,7 +102,7 @@ def celery_app(settings: Settings) -> Celery:
     """One app per broker configuration (tests switch brokers inside one process)."""
     key = (settings.broker_url, int(settings.visibility_timeout))
     if key not in _apps:
-        # Senders address tasks by name; the consumer process imports ``farm.distributed.tasks``,
+        # Senders address tasks by name; the consumer process imports the task modules,
         # whose shared tasks then register on every app.
         app = Celery("farm", set_as_current=False)
         app.conf.update(celery_config(settings))

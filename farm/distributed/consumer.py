@@ -17,14 +17,13 @@ import threading
 
 from sqlalchemy import select
 
-from farm.distributed import tasks  # noqa: F401 (importing it registers the shared tasks)
-from farm.distributed.celery_app import celery_app, pool_queue, queue_serial
+from farm.distributed.celery_app import CONTROL_QUEUE, celery_app, pool_queue, queue_serial
 from farm.distributed.node import Node, set_current
 from orchestrator.config import Settings, load_settings
 from orchestrator.schema import Job, Pool
 from orchestrator.storage import session_scope
 
-__all__ = ["consume", "follow_pools", "waiting_pools"]
+__all__ = ["consume", "follow_pools", "task_modules", "waiting_pools"]
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +53,18 @@ def follow_pools(settings: Settings, serial: str, node_name: str, known: set[str
             log.exception("cannot follow the pools of %s", serial)
 
 
+def task_modules(queue: str) -> list[str]:
+    """The task modules a consumer of ``queue`` imports (their shared tasks register on the app):
+    a phone's consumer leaves out the control queue's nightly, which imports scipy."""
+    modules = ["farm.distributed.tasks"]
+    return modules + ["farm.distributed.control_tasks"] if queue == CONTROL_QUEUE else modules
+
+
 def consume(queue: str, node_name: str) -> None:
     settings = load_settings()
     app = celery_app(settings)
+    # The worker imports these when it starts (Celery's ``include``).
+    app.conf.include = task_modules(queue)
     app.finalize(auto=True)
     serial = queue_serial(queue)
     queues = [queue] + ([pool_queue(p) for p in waiting_pools(settings, serial)] if serial else [])

@@ -2,9 +2,8 @@
 
 ``farm.run_device_jobs(run_id, serial, job_ids, shuffle_seed)`` runs one device's part of a run
 through ``workers.service.execute_jobs`` (the same call the embedded executor makes) under the
-device's lease; ``farm.nightly(schedule, night)`` runs a night's nightly once
-(``farm.nightly.scheduled_nightly``). Arguments are ids and plain values only (JSON); every row is
-re-read from the database.
+device's lease (the nightly's task is in ``control_tasks``). Arguments are ids and plain values
+only (JSON); every row is re-read from the database.
 
 Retries are for named transient errors only, with exponential backoff and jitter, and bounded:
 
@@ -46,16 +45,14 @@ import random
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
 
 import redis
 from celery import Task, shared_task
 from sqlalchemy import select
 
 from farm.distributed import dispatch, node
-from farm.distributed.celery_app import celery_app, pool_queue
+from farm.distributed.celery_app import MAX_RETRIES, celery_app, pool_queue
 from farm.distributed.lease import DeviceLease, lease_client, lease_key
-from farm.nightly import scheduled_nightly
 from orchestrator import repository
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import BrokerError, DeviceUnavailable, FarmError, LeaseLost, StorageError
@@ -74,12 +71,11 @@ from workers.device.gate import GatePolicy
 from workers.runners import runner_for
 from workers.service import execute_jobs
 
-__all__ = ["nightly", "run_device_jobs", "run_pool_job"]
+__all__ = ["run_device_jobs", "run_pool_job"]
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (DeviceUnavailable, StorageError, BrokerError)
-_MAX_RETRIES = 5
 #: a duplicate waits for the holder's batch, which can take long: many slow retries
 _LEASE_RETRIES = 100
 #: the longest pause between two tries at the broker after a lost lease: the batch carries on
@@ -160,14 +156,14 @@ def _execute(task: Task, settings: Settings, lease: DeviceLease, run_id: str, jo
 
 
 @shared_task(name="farm.run_device_jobs", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
-             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=_MAX_RETRIES)
+             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=MAX_RETRIES)
 def run_device_jobs(self: Task, run_id: str, serial: str, job_ids: list[str],
                     shuffle_seed: int | None) -> dict[str, str]:
     """Run (or resume) one device's jobs of a run; returns job id -> status (for logs only)."""
     settings = load_settings()
     if _all_final(settings, job_ids):
         return {}
-    if serial != "local" and self.request.retries < _MAX_RETRIES:
+    if serial != "local" and self.request.retries < MAX_RETRIES:
         _ensure_online(serial)
     lease = _lease(self, settings, serial)
     if not lease.acquired:
@@ -268,7 +264,7 @@ def _job_to_run(settings: Settings, job_id: str, serial: str) -> str | None:
 
 
 @shared_task(name="farm.run_pool_job", bind=True, acks_late=True, autoretry_for=_TRANSIENT,
-             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=_MAX_RETRIES)
+             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=MAX_RETRIES)
 def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str, str]:
     """Run one pool job on this consumer's phone; returns job id -> status (for logs only)."""
     settings = load_settings()
@@ -332,12 +328,3 @@ def run_pool_job(self: Task, run_id: str, job_id: str, pool_id: str) -> dict[str
     if again is None and _hot(serial, policy):
         _leave_pools_while_hot(me, queue, policy, poll_s)
     return {outcome.job_id: outcome.status for outcome in outcomes}
-
-
-@shared_task(name="farm.nightly", bind=True, acks_late=True, autoretry_for=(StorageError, BrokerError),
-             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=_MAX_RETRIES)
-def nightly(self: Task, schedule: str = "nightly", night: str | None = None) -> str:
-    """Submit the night's run of ``schedule`` (today in UTC unless ``night`` is an ISO date) once;
-    the submitter then waits for it and screens / confirms regressions."""
-    day = date.fromisoformat(night) if night else datetime.now(UTC).date()
-    return scheduled_nightly(load_settings(), schedule, day)
