@@ -14,8 +14,8 @@ each free phone takes the next job; a phone above the thermal limit puts it back
 interval (``min(gate_poll_s, 5)``), for at most ``gate_max_wait_s``; a phone that finds the queue
 empty looks again every poll interval while jobs are in flight on other phones (the real thread
 waits: a lost phone's job comes back) and leaves the pool once it is drained; a lost phone's job
-goes back to the front after the service's reconnect attempts (2 + 4 + 8 s for the default
-``device_retries`` 3), the sessions it finished kept (``repository.return_to_pool``: the successor
+goes back to the front after the service has waited for the phone (``device_reconnect_s``, 120 s
+by default), the sessions it finished kept (``repository.return_to_pool``: the successor
 runs only the rest), and the phone leaves.
 
 - Jobs: each one config (model and options) measured ``--repeats`` times. The configs are the
@@ -195,6 +195,8 @@ class Scenario:
     hot_period_s: float = HOT_PERIOD_S
     hot_s: float = HOT_S
     drop: tuple[int, float] | None = None  # (phone, time) of the phone lost for good
+    #: how long the service waits for the lost phone before its job goes back (as measure())
+    reconnect_s: float = float(load_settings({}).device_reconnect_s)
 
     def hot(self, phone: int, t: float) -> str | None:
         phase = self.phones[phone].hot_phase_s
@@ -279,7 +281,7 @@ class _PhoneState:
     left: float | None = None
     running: tuple[SimJob, float, float] | None = None  # job, start, heat at start
     token: int = 0
-    pending: SimJob | None = None  # a lost phone's job, waiting for the reconnect attempts
+    pending: SimJob | None = None  # a lost phone's job, waiting for the phone to return
     busy: float = 0.0
     work: float = 0.0
     hot: float = 0.0  # seconds sat out above the thermal limit
@@ -333,7 +335,7 @@ def simulate(scenario: Scenario, order: str, seed: int = 0) -> SimResult:
     spec, phones = scenario.spec, scenario.phones
     queue = _queue(scenario, order, seed)
     poll_s = min(spec.gate_poll_s, 5.0) or 1.0  # as _pool_loop
-    reconnect_s = sum(2.0 * 2 ** attempt for attempt in range(spec.device_retries))  # as measure()
+    reconnect_s = scenario.reconnect_s
     states = [_PhoneState() for _ in phones]
     events: list[tuple[float, int, str, int, int]] = []
     seq = 0

@@ -59,7 +59,12 @@ _KEYS: dict[str, tuple[str, Any, str]] = {
     "min_battery": ("FARM_MIN_BATTERY", 30, "battery gate: wait for this level (%) or charging"),
     "gate_max_wait_s": ("FARM_GATE_MAX_WAIT", 300.0, "longest wait at the gate (s), then go on"),
     "gate_poll_s": ("FARM_GATE_POLL", 5.0, "seconds between gate readings"),
-    "device_retries": ("FARM_DEVICE_RETRIES", 3, "reconnect attempts for a phone lost mid-session"),
+    "device_retries": ("FARM_DEVICE_RETRIES", 3,
+                       "times a session cut by a lost phone is measured again"),
+    # Real phones take tens of seconds to re-enumerate after a USB reset or an adb restart; a wait
+    # is cheap next to the batch it saves. Per loss, polled with backoff (workers/runners/phone.py).
+    "device_reconnect_s": ("FARM_DEVICE_RECONNECT", 120.0,
+                           "longest wait (s) for a phone lost mid-session to come back, per loss"),
     # The broker redelivers a task not acknowledged within this many seconds: keep it above the
     # longest device batch; the device lease makes an early redelivery harmless, not free.
     "visibility_timeout": ("FARM_VISIBILITY_TIMEOUT", 43200,

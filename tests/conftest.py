@@ -20,8 +20,10 @@ from tests.support.adb import AdbServer, adb_server
 from tests.support.postgres import create_database, postgres_server
 
 # Small but real measurements: the tests check plumbing and numbers' presence, not speed.
+# A phone a test unplugs for good is waited for 5 s, not the default 2 minutes.
 FAST_PROTOCOL = {"FARM_REPEATS": "2", "FARM_NUM_RUNS": "3", "FARM_MIN_SECS": "0.05",
-                 "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20", "FARM_GATE_POLL": "0.2"}
+                 "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20", "FARM_GATE_POLL": "0.2",
+                 "FARM_DEVICE_RECONNECT": "5"}
 
 
 @pytest.fixture(scope="session")

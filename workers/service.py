@@ -9,8 +9,8 @@ by id, so a caller passes ids only:
     then each missing session, in an order shuffled across models and configs (seed recorded):
       prepare   tool and model on the device, once per model (pushed only when missing)
       measure   one session, a fresh process, behind the phone's thermal / battery gate; a phone
-                lost mid-session is waited for (exponential backoff, ``device_retries`` times)
-                and the session measured again
+                lost mid-session is waited for (up to ``device_reconnect_s``, polled with backoff)
+                and the session measured again, at most ``device_retries`` times
       parse     the output, corrected by what only the runner knows (``session_record``)
       store     ``before_write()``, then the session and its tool       (one transaction)
     finish    each job: its value (the median of its sessions) and status (one transaction)
@@ -128,18 +128,26 @@ class _Batch:
         return self.tool
 
     def measure(self, job: _Job) -> RawSession:
-        """One session; on a lost phone wait for it (exponential backoff) and measure again.
+        """One session; on a lost phone wait for it (up to ``device_reconnect_s``, polled with
+        backoff) and measure the session again, at most ``device_retries`` times.
 
         Mid-run, a phone the adb server now lists as offline is as lost as one whose link dropped.
         """
-        retries = job.plan.device_retries
+        retries, wait_s = job.plan.device_retries, float(self.settings.device_reconnect_s)
         for attempt in range(retries + 1):
             try:
                 return self.runner.run_session(job.plan)
             except (DeviceLost, DeviceUnavailable) as exc:
-                if attempt == retries or not self.runner.reconnect(wait_s=2.0 * 2 ** attempt):
-                    raise DeviceLost(f"{exc.message}; gave up after {attempt + 1} attempt(s)",
-                                     hint="reconnect the phone and submit again") from exc
+                if attempt == retries:
+                    raise DeviceLost(f"{exc.message}; lost {attempt + 1} time(s) in one session, "
+                                     f"gave up after {attempt + 1} attempt(s)",
+                                     hint="check the cable and the phone, then submit again "
+                                          "(FARM_DEVICE_RETRIES allows more losses)") from exc
+                if not self.runner.reconnect(wait_s=wait_s):
+                    raise DeviceLost(f"{exc.message}; not back within {wait_s:g} s, gave up "
+                                     f"after {attempt + 1} attempt(s)",
+                                     hint="reconnect the phone and submit again "
+                                          "(FARM_DEVICE_RECONNECT sets the wait)") from exc
         raise AssertionError("unreachable")
 
     def store(self, job: _Job, index: int, record: SessionRecord, tool: ToolRef) -> None:

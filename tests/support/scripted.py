@@ -91,15 +91,16 @@ def device_record(serial: str = "SCRIPTED1") -> dict[str, object]:
 
 
 def phone_runners(phones: dict[str, ScriptedDevice], links: dict[str, ScriptedLink] | None = None,
-                  ) -> Callable[[DeviceRef], PhoneRunner]:
+                  clock: FakeClock | None = None) -> Callable[[DeviceRef], PhoneRunner]:
     """A runner factory (``execute_jobs(runners=...)``) that reaches each serial's scripted phone;
-    ``links`` collects the links so a test can unplug a phone."""
+    ``links`` collects the links so a test can unplug a phone; the runners' waits pass on
+    ``clock`` (a fresh one per runner unless given)."""
     links = {} if links is None else links
 
     def runner(device: DeviceRef) -> PhoneRunner:
         link = links.setdefault(device.serial, ScriptedLink(phones[device.serial], device.serial))
-        clock = FakeClock()
-        return PhoneRunner(device, link, sleep=clock.sleep, clock=clock)
+        paced = clock or FakeClock()
+        return PhoneRunner(device, link, sleep=paced.sleep, clock=paced)
 
     return runner
 

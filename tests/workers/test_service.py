@@ -4,7 +4,7 @@ a device batch on scripted phones, on both databases, with no adb server."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,14 @@ from orchestrator.results import Provenance
 from orchestrator.schema import Job
 from orchestrator.storage import session_scope
 from tests.support.plans import plan_run
-from tests.support.scripted import PhoneState, device_record, phone_runners, scripted_phone
-from workers.device.protocol import ShellResult
+from tests.support.scripted import (
+    FakeClock,
+    PhoneState,
+    device_record,
+    phone_runners,
+    scripted_phone,
+)
+from workers.device.protocol import Device, ShellResult
 from workers.device.scripted import ScriptedDevice, ScriptedLink
 from workers.runners import RawSession
 from workers.service import execute_jobs, session_record
@@ -88,9 +94,12 @@ class Farm:
     run_id: str
     job_ids: list[str]
 
+    clock: FakeClock = field(default_factory=FakeClock)
+
     def execute(self, job_ids: list[str] | None = None, **kwargs: Any) -> list[JobOutcome]:
         return execute_jobs(self.settings, job_ids or self.job_ids,
-                            runners=phone_runners({SERIAL: self.phone}, self.links), **kwargs)
+                            runners=phone_runners({SERIAL: self.phone}, self.links, self.clock),
+                            **kwargs)
 
     def jobs(self) -> list[Job]:
         with session_scope(self.settings) as db:
@@ -196,6 +205,68 @@ def test_a_phone_lost_mid_session_is_waited_for_and_measured_again(
     (job,) = farm.jobs()
     assert [s.status for s in job.sessions] == ["ok"] * 3
     assert farm.links[SERIAL].finds == 2  # found at the start, then again after the drop
+
+
+@dataclass
+class _LinkBackAt(ScriptedLink):
+    """A link whose phone is away from the first loss until ``away_s`` of the clock later."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    away_s: float = 0.0
+    lost_at: float | None = None
+
+    def find(self) -> Device | None:
+        self.finds += 1
+        if self.lost_at is None or self.clock() - self.lost_at >= self.away_s:
+            return self.device
+        return None
+
+
+def _lost_for(farm: Farm, away_s: float) -> _LinkBackAt:
+    """The phone drops in its second session and stays away ``away_s`` (scripted time)."""
+    link = _LinkBackAt(farm.phone, SERIAL, clock=farm.clock, away_s=away_s)
+    farm.links[SERIAL] = link
+    sessions = []
+
+    def drop_in_second(_command: str) -> float:
+        sessions.append(1)
+        if len(sessions) == 2:
+            link.lost_at = farm.clock()
+            raise DeviceLost("SCRIPTED1: connection lost")
+        return 20.0
+
+    farm.state.latency_ms = drop_in_second
+    return link
+
+
+def test_a_phone_away_for_half_a_minute_is_waited_for_with_backoff(
+        db_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a USB reset: the phone re-enumerates after 30 s (the runner used to give up after 2 s),
+    # well within the default wait
+    monkeypatch.delenv("FARM_DEVICE_RECONNECT")
+    farm = _farm(tmp_path)
+    link = _lost_for(farm, away_s=30.0)
+    (outcome,) = farm.execute()
+    assert outcome.status == "done", outcome.error_message
+    (job,) = farm.jobs()
+    assert [s.status for s in job.sessions] == ["ok"] * 3
+    assert farm.clock() >= 30.0
+    # looks at once, then after pauses that double up to 8 s: a dozen looks, not sixty
+    assert farm.clock.slept[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(farm.clock.slept) == 8.0
+    assert link.finds <= 10
+
+
+def test_a_phone_away_longer_than_the_reconnect_wait_fails_its_jobs_with_the_setting(
+        db_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FARM_DEVICE_RECONNECT", "20")
+    farm = _farm(tmp_path)
+    _lost_for(farm, away_s=25.0)
+    (outcome,) = farm.execute()
+    assert (outcome.status, outcome.error_kind) == ("failed", "device_lost")
+    assert "not back within 20 s" in (outcome.error_message or "")
+    assert 20.0 <= farm.clock() < 25.0
+    (job,) = farm.jobs()
+    assert [s.status for s in job.sessions] == ["ok"]  # the session measured before is kept
 
 
 def test_a_phone_that_never_returns_fails_its_jobs_and_keeps_what_was_measured(

@@ -39,6 +39,8 @@ _TIMEOUT_CODES = (124, 137)
 #: a session's closing snapshot younger than this is the next session's gate reading (one shell
 #: call less per session: ``benchmarks/overhead.py``)
 _REUSE_AFTER_S = 5.0
+#: the longest pause between two looks for a lost phone
+_RECONNECT_POLL_MAX_S = 8.0
 
 
 class PhoneRunner:
@@ -145,7 +147,11 @@ class PhoneRunner:
         return too_hot(environment_snapshot(self.phone), policy)
 
     def reconnect(self, wait_s: float) -> bool:
+        """Look for the phone until ``wait_s`` has passed: at once, then after pauses that double
+        from 0.5 s up to ``_RECONNECT_POLL_MAX_S`` (a blip is caught within a second; a phone that
+        takes a minute to re-enumerate costs a dozen adb queries, not a hundred)."""
         deadline = self._clock() + wait_s
+        pause = 0.5
         while True:
             phone = self.link.find()
             if phone is not None:
@@ -154,6 +160,8 @@ class PhoneRunner:
                 for local, sha256, role in self._ensure:
                     self.pushes.append(ensure_on_device(self.phone, local, sha256, role))
                 return True
-            if self._clock() >= deadline:
+            left = deadline - self._clock()
+            if left <= 0:
                 return False
-            self._sleep(0.5)
+            self._sleep(min(pause, left))
+            pause = min(pause * 2, _RECONNECT_POLL_MAX_S)
