@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from farm.inventory import discover_phones, ensure_local_device
+from farm.stale import this_process
 from orchestrator import repository
 from orchestrator.config import Settings
 from orchestrator.errors import FarmError
@@ -107,7 +108,7 @@ class EmbeddedExecutor:
         with session_scope(self.settings) as db:
             work = repository.unfinished_jobs(db, run_id)
             pools = repository.unfinished_pool_jobs(db, run_id)
-            repository.mark_running(db, run_id)
+            repository.mark_running(db, run_id, owner=this_process())
         queues = {pool.pool_id: PoolQueue(pool.jobs, lambda job: job.estimate_s) for pool in pools}
         serials = list(work) + sorted({s for pool in pools for s in pool.members} - set(work))
         lock = threading.Lock()

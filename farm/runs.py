@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from farm.stale import settle_stale
 from orchestrator import queries, repository
 from orchestrator.config import Settings
 from orchestrator.progress import RunProgress, follow_run
@@ -28,13 +29,17 @@ class RunDetails:
 
 
 def list_runs(settings: Settings, limit: int = 20) -> list[RunSummary]:
+    """The newest runs; a run of this host whose process died is shown as what it now is
+    (``farm.stale``: cancelled, resumable)."""
     with session_scope(settings) as db:
+        settle_stale(db)
         return queries.list_runs(db, limit)
 
 
 def run_details(settings: Settings, run_id: str) -> RunDetails:
     """A run (by id or a unique prefix) and its results, one row per job."""
     with session_scope(settings) as db:
+        settle_stale(db)
         run = queries.get_run(db, run_id)
         return RunDetails(run, queries.run_results(db, run.id))
 

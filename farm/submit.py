@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session as DbSession
+
 from farm.executors import Executor, Progress
 from farm.preflight import check_storage, preflight
+from farm.stale import StaleRun, find_resumable, settle_stale
 from models.builtin import register_builtin_models
 from models.selection import resolve_models
 from orchestrator import queries
@@ -27,7 +30,7 @@ from orchestrator.storage import session_scope
 if TYPE_CHECKING:
     from farm.reports import Written
 
-__all__ = ["Planned", "SubmitOutcome", "submit"]
+__all__ = ["Planned", "SubmitOutcome", "execute", "submit"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,27 @@ def _plan(settings: Settings, executor: Executor, submission: Submission) -> Pla
     check_storage(settings)
     executor.check()
     with session_scope(settings) as db:
+        interrupted = settle_stale(db)
+    with session_scope(settings) as db:
         register_builtin_models(db, settings)
         models, notes = resolve_models(db, submission.models)
         devices, problems = executor.devices(db, submission.devices)
         defaults = preflight(settings, db, models, devices)
+        offers = _resume_offers(db, submission, interrupted)
         run = create_run(db, submission, models, devices, defaults=defaults)
-        return Planned(run.id, len(devices), problems + notes)
+        return Planned(run.id, len(devices), offers + problems + notes)
+
+
+def _resume_offers(db: DbSession, submission: Submission, interrupted: list[StaleRun]) -> list[str]:
+    """Notes on runs whose process died, and on a stopped run of this same submission."""
+    offers = [f"run {stale.run_id} was interrupted (its process {stale.pid} is gone) with "
+              f"{stale.unfinished} of {stale.jobs} job(s) unfinished; its sessions are kept"
+              for stale in interrupted]
+    same = find_resumable(db, submission.to_json())
+    if same is not None:
+        offers.append(f"run {same.id} of this same submission was stopped with work left: "
+                      f"`farm resume {same.id}` measures only what is missing")
+    return offers
 
 
 def _report(settings: Settings, run_id: str) -> Written:
@@ -74,6 +92,14 @@ def submit(settings: Settings, executor: Executor, submission: Submission, *, wa
     summary and (with ``report``) the run's HTML report."""
     planned = _plan(settings, executor, submission)
     on_planned(planned)
+    return execute(settings, executor, planned, wait=wait, report=report, progress=progress,
+                   stop=stop)
+
+
+def execute(settings: Settings, executor: Executor, planned: Planned, *, wait: bool, report: bool,
+            progress: Progress, stop: threading.Event | None) -> SubmitOutcome:
+    """Execute a planned (or reopened) run; with ``wait``, to its end, then its summary and
+    (with ``report``) its HTML report."""
     executor.start(planned.run_id, progress, stop)
     if not wait:
         return SubmitOutcome(planned, "queued")

@@ -59,9 +59,12 @@ __all__ = [
     "job_outcomes",
     "job_label",
     "job_value",
+    "interrupt_run",
     "mark_running",
+    "owned_open_runs",
     "record_scan",
     "record_task",
+    "reopen_run",
     "release_jobs",
     "return_to_pool",
     "save_session",
@@ -69,6 +72,7 @@ __all__ = [
     "settle_run",
     "start_jobs",
     "tools_for_abis",
+    "unfinished_count",
     "unfinished_jobs",
     "unfinished_pool_jobs",
     "upsert_device",
@@ -372,10 +376,39 @@ def _run(db: DbSession, run_id: str) -> Run:
     return run
 
 
-def mark_running(db: DbSession, run_id: str) -> None:
+def mark_running(db: DbSession, run_id: str, owner: dict[str, Any] | None = None) -> None:
+    """The run is being executed; ``owner``: by this process (embedded), so that a run whose
+    process died is seen (``farm.stale``)."""
     run = _run(db, run_id)
     if run.status == "queued":
         run.status = "running"
+    if owner is not None:
+        run.owner = owner
+
+
+def owned_open_runs(db: DbSession) -> list[Run]:
+    """Runs not final that a process owns (embedded runs under way, or whose process died)."""
+    return [run for run in db.scalars(select(Run).where(Run.status.in_(("queued", "running"))))
+            if run.owner]
+
+
+def interrupt_run(db: DbSession, run_id: str) -> None:
+    """The run's process is gone: its running jobs go back to pending, keeping their sessions, and
+    the run is ``cancelled``, as after Ctrl-C (``reopen_run`` takes it up again)."""
+    run = _run(db, run_id)
+    release_jobs(db, [job.id for job in run.jobs])
+    run.status, run.finished_at = "cancelled", utcnow()
+
+
+def unfinished_count(db: DbSession, run_id: str) -> int:
+    """The run's jobs not final yet (pending or running)."""
+    return len(_unfinished(db, run_id))
+
+
+def reopen_run(db: DbSession, run_id: str) -> None:
+    """A stopped run (Ctrl-C, or its process died) is executed again: queued, not finished."""
+    run = _run(db, run_id)
+    run.status, run.finished_at = "queued", None
 
 
 def settle_run(db: DbSession, run_id: str, *, stopped: bool = False) -> str:

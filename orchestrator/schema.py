@@ -133,6 +133,8 @@ class Run(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    #: the `farm` process executing an embedded run (host, pid, start time; ``farm.stale``)
+    owner: Mapped[dict[str, Any] | None] = mapped_column()
 
     jobs: Mapped[list[Job]] = relationship(back_populates="run", order_by="Job.seq")
 

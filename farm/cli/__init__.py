@@ -25,7 +25,7 @@ __all__ = ["COMMANDS", "app", "main"]
 
 #: command name -> its module in this package, in help order
 COMMANDS = {
-    "submit": "submit", "results": "results", "report": "report", "nightly": "nightly",
+    "submit": "submit", "resume": "resume", "results": "results", "report": "report", "nightly": "nightly",
     "parse-log": "parse_log", "import-log": "import_log", "worker": "worker", "beat": "beat",
     "watch": "watch", "cancel": "cancel", "runs": "runs", "dashboard": "dashboard",
     "regressions": "regressions", "devices": "devices", "tools": "tools", "models": "models",

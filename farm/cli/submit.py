@@ -10,21 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from farm.cli._output import (
-    DeviceBars,
-    console,
-    err_console,
-    print_notes,
-    print_verdict,
-    results_listing,
-)
-from farm.cli._tables import Format, FormatOption, WideOption, print_listing
+from farm.cli._execution import print_outcome, print_stopped
+from farm.cli._output import DeviceBars, console, err_console, print_notes
+from farm.cli._tables import Format, FormatOption, WideOption
 from farm.executors import executor_for
-from farm.submit import Planned, SubmitOutcome
+from farm.submit import Planned
 from farm.submit import submit as submit_run
-from farm.verdict import verdict
 from orchestrator.config import load_settings
 from orchestrator.errors import ExitCode
 from orchestrator.jobspec import JobSpec
@@ -100,28 +92,10 @@ def submit(
     except KeyboardInterrupt:
         if not planned:
             raise
-        run_id = planned[0].run_id
-        if current.is_embedded:
-            err_console.print(f"[yellow]stopped[/]: run {run_id} cancelled; finished jobs are kept")
-        else:
-            err_console.print(f"[yellow]stopped following[/]: run {run_id} goes on; "
-                              f"`farm watch {run_id}` or `farm cancel {run_id}`")
+        print_stopped(planned[0].run_id, current.is_embedded)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if not follow:
         err_console.print(f"queued on {outcome.planned.devices} device(s); follow it with "
                           f"`farm watch {outcome.planned.run_id}`")
         return
-    raise typer.Exit(_print_outcome(outcome, fmt, wide))
-
-
-def _print_outcome(outcome: SubmitOutcome, fmt: Format, wide: bool) -> int:
-    summary = outcome.summary
-    assert summary is not None
-    print_listing(console, results_listing(outcome.results), fmt, wide=wide)
-    # CSV / JSON own stdout; the verdict goes beside them, on stderr
-    out = console if fmt is Format.table else err_console
-    judged = verdict(outcome.results)
-    print_verdict(summary.id, summary.status, judged, out)
-    if outcome.report:
-        out.print(Text(f"report: {outcome.report.path}"))
-    return judged.exit_code
+    raise typer.Exit(print_outcome(outcome, fmt, wide))

@@ -19,6 +19,7 @@ SURFACE = [
                 ('--no-spread-sessions', '--spread-sessions'), ('--no-report', '--report'),
                 ('--no-wait', '--wait'),
                 ('--format', '-f'), '--wide']),
+    ('resume', ['<run_id>', ('--no-report', '--report'), ('--format', '-f'), '--wide']),
     ('results', ['<run_id>', ('--format', '-f'), '--wide']),
     ('report', ['<run_id>', '--compare', ('--output', '-o')]),
     ('nightly', ['--now', '--wait', '--json']),

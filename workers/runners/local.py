@@ -69,8 +69,11 @@ class LocalRunner:
         started = utcnow()
         error_kind = error_message = None
         try:
+            # A session of its own: Ctrl-C in the terminal signals the foreground process group,
+            # and must stop the farm after this session, not kill the session (a `crash`).
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                                  check=False, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                                  start_new_session=True)
             output, code = proc.stdout + proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as exc:
             output = _text(exc.stdout) + _text(exc.stderr)
