@@ -20,7 +20,7 @@ from models.builtin import register_builtin_models
 from models.selection import resolve_models
 from orchestrator import queries
 from orchestrator.config import Settings
-from orchestrator.planning import Submission, create_run
+from orchestrator.planning import Submission, create_run, distinct_files
 from orchestrator.queries import ResultRow, RunSummary
 from orchestrator.storage import session_scope
 
@@ -52,10 +52,12 @@ def _plan(settings: Settings, executor: Executor, submission: Submission) -> Pla
     with session_scope(settings) as db:
         register_builtin_models(db, settings)
         models, notes = resolve_models(db, submission.models)
+        files, same = distinct_files(models)
         devices, problems = executor.devices(db, submission.devices)
-        defaults = preflight(settings, db, models, devices)
+        defaults = preflight(settings, db, files, devices)
         run = create_run(db, submission, models, devices, defaults=defaults)
-        return Planned(run.id, len(devices), problems + notes)
+        # first: the notes that say what the run measures, before those on what it leaves out
+        return Planned(run.id, len(devices), [s.note() for s in same] + problems + notes)
 
 
 def _report(settings: Settings, run_id: str) -> Written:
