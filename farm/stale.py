@@ -78,6 +78,8 @@ def find_resumable(db: DbSession, spec: dict[str, Any]) -> Run | None:
     """The newest stopped run of this same submission (``Run.spec``) with work left, if any."""
     newest = select(Run).where(Run.status == "cancelled").order_by(Run.created_at.desc())
     for run in db.scalars(newest.limit(20)):
-        if run.spec == spec and repository.unfinished_count(db, run.id):
+        # what planning added to the spec (the names of one file) does not make it another run
+        planned_from = all(run.spec.get(key) == value for key, value in spec.items())
+        if planned_from and repository.unfinished_count(db, run.id):
             return run
     return None

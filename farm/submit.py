@@ -23,7 +23,7 @@ from models.builtin import register_builtin_models
 from models.selection import resolve_models
 from orchestrator import queries
 from orchestrator.config import Settings
-from orchestrator.planning import Submission, create_run
+from orchestrator.planning import Submission, create_run, distinct_files
 from orchestrator.queries import ResultRow, RunSummary
 from orchestrator.storage import session_scope
 
@@ -57,11 +57,14 @@ def _plan(settings: Settings, executor: Executor, submission: Submission) -> Pla
     with session_scope(settings) as db:
         register_builtin_models(db, settings)
         models, notes = resolve_models(db, submission.models)
+        files, same = distinct_files(models)
         devices, problems = executor.devices(db, submission.devices)
-        defaults = preflight(settings, db, models, devices)
+        defaults = preflight(settings, db, files, devices)
         offers = _resume_offers(db, submission, interrupted)
         run = create_run(db, submission, models, devices, defaults=defaults)
-        return Planned(run.id, len(devices), offers + problems + notes)
+        # first: the notes that say what the run measures, before those on what it leaves out
+        return Planned(run.id, len(devices),
+                       offers + [s.note() for s in same] + problems + notes)
 
 
 def _resume_offers(db: DbSession, submission: Submission, interrupted: list[StaleRun]) -> list[str]:

@@ -12,6 +12,9 @@ the plan. Rules:
   reason (NNAPI exists only on Android), so the report shows it instead of silently leaving it out.
 - A job's id is derived from (run, device, model, delegate, threads): the idempotency key under which
   its execution is recorded, however often it is delivered.
+- One job per model *file*: models registered under several names from byte-identical files (same
+  sha256) measure identically, so the file is planned once, under the first name selected
+  (``distinct_files``); the run's spec lists the other names (``same_files``).
 - A submission spreads ``each`` (every device runs every job) or as a ``pool`` (each job once, on
   whichever device of the pool claims it, longest expected duration first: ``plan_pool``). A pool
   job's sessions all run on the phone that claimed it, unless ``spread_sessions`` plans each session
@@ -47,10 +50,12 @@ __all__ = [
     "SPREADS",
     "DeviceDefaults",
     "JobPlan",
+    "SameFile",
     "Submission",
     "big_cores",
     "create_run",
     "device_defaults",
+    "distinct_files",
     "expand",
     "heartbeat_max_age",
     "job_id",
@@ -184,19 +189,48 @@ def device_defaults(device: Device, *, accelerators: bool) -> DeviceDefaults:
     return DeviceDefaults(threads, tuple(delegates))
 
 
+@dataclass(frozen=True)
+class SameFile:
+    """Models registered from byte-identical files: the file is measured once, as ``kept``."""
+
+    kept: Model
+    aliases: tuple[Model, ...]
+
+    def note(self) -> str:
+        names = [self.kept.name, *(alias.name for alias in self.aliases)]
+        listed = f"{', '.join(names[:-1])} and {names[-1]}"
+        return (f"models {listed} are the same file (sha256 {self.kept.sha256[:12]}): "
+                f"measured once, as {self.kept.name}")
+
+
+def distinct_files(models: Sequence[Model]) -> tuple[list[Model], list[SameFile]]:
+    """The models with one per file (sha256), the first selected of each, in order; and the
+    files selected under more than one name."""
+    first: dict[str, Model] = {}
+    aliases: dict[str, list[Model]] = {}
+    for model in models:
+        kept = first.setdefault(model.sha256, model)
+        if kept is not model:
+            aliases.setdefault(model.sha256, []).append(model)
+    return (list(first.values()),
+            [SameFile(first[sha256], tuple(more)) for sha256, more in aliases.items()])
+
+
 def expand(submission: Submission, models: Sequence[Model], devices: Sequence[Device],
            defaults: Mapping[str, DeviceDefaults] | None = None) -> list[JobPlan]:
-    """The jobs of a submission, device-major so each device's jobs stay together.
+    """The jobs of a submission, device-major so each device's jobs stay together; one model of
+    each file (``distinct_files``: a job's id is its file's, not its name's).
 
     ``defaults`` (by serial) fill what the submission leaves out; a device missing from it gets
     ``device_defaults`` with accelerators on phones."""
     plans: list[JobPlan] = []
+    files, _same = distinct_files(models)
     for device in devices:
         fitting = (defaults or {}).get(device.serial) or device_defaults(
             device, accelerators=_is_android(device))
         thread_counts = submission.threads or fitting.threads
         widest = max(thread_counts)
-        for model in models:
+        for model in files:
             for delegate in submission.delegates or fitting.delegates:
                 threads = thread_counts if delegate in _THREADED else (widest,)
                 for n in threads:
@@ -384,8 +418,13 @@ def create_run(db: Session, submission: Submission, models: Sequence[Model],
     if not devices:
         raise PlanError("no devices are online",
                         hint="connect a phone (see `adb devices`), or use --devices local")
-    run = Run(id=run_id or new_run_id(), status="queued", trigger=submission.trigger,
-              spec=submission.to_json())
+    spec = submission.to_json()
+    _files, same = distinct_files(models)
+    if same:
+        # the other names each file was selected under: the run's spec (`farm runs show`) names
+        # them all, though its jobs carry the first
+        spec["same_files"] = {s.kept.name: [alias.name for alias in s.aliases] for s in same}
+    run = Run(id=run_id or new_run_id(), status="queued", trigger=submission.trigger, spec=spec)
     db.add(run)
     if submission.spread == "pool":
         _pool_jobs(db, run, submission, models, devices, defaults)

@@ -8,6 +8,7 @@ from orchestrator.planning import (
     Submission,
     big_cores,
     device_defaults,
+    distinct_files,
     expand,
     job_id,
     parse_delegates,
@@ -65,6 +66,31 @@ def test_job_ids_are_idempotency_keys() -> None:
     assert len(set(ids)) == len(ids)
     assert ids == [job_id("run1", p) for p in plans]
     assert ids != [job_id("run2", p) for p in plans]
+
+
+def test_one_job_per_model_file_under_the_first_name_selected() -> None:
+    """Two names of one file (a copy added under another name) would share every job id."""
+    a, b, c = _model("a"), _model("b"), Model(id=7, name="copy-of-a", sha256="a" * 4)
+    plans = expand(Submission(threads=(1, 2), delegates=("cpu",)), [c, b, a, c],
+                   [_device("local", "local")])
+    assert [(p.model.name, p.num_threads) for p in plans] == [
+        ("copy-of-a", 1), ("copy-of-a", 2), ("b", 1), ("b", 2)]
+    ids = [job_id("run1", p) for p in plans]
+    assert len(set(ids)) == len(ids)
+    files, same = distinct_files([c, b, a, c])
+    assert files == [c, b]
+    # the same model named twice is not an alias of itself
+    assert [(s.kept, s.aliases) for s in same] == [(c, (a,))]
+    assert same[0].note() == ("models copy-of-a and a are the same file (sha256 aaaa): "
+                              "measured once, as copy-of-a")
+    assert distinct_files([a, b]) == ([a, b], [])
+
+
+def test_three_names_of_one_file_are_listed_in_one_note() -> None:
+    x, y, z = (Model(id=i, name=n, sha256="f" * 64) for i, n in enumerate("xyz"))
+    (same,) = distinct_files([x, y, z])[1]
+    assert same.note() == ("models x, y and z are the same file (sha256 ffffffffffff): "
+                           "measured once, as x")
 
 
 PIXEL_7 = {"cores": 8, "clusters": [

@@ -19,6 +19,8 @@ __all__ = ["STATE_DIR", "dynamic_files", "static_files", "tool_scripts"]
 STATE_DIR = "/system/vphone"
 PROP_FILE = "/system/build.prop"
 LOG_FILE = f"{STATE_DIR}/logcat"
+#: the ring buffer sizes ``logcat -G`` set, a file per buffer (bytes); unset ones are 256 KiB
+LOG_SIZES = f"{STATE_DIR}/logcat-sizes"
 
 
 def static_files(profile: Profile) -> dict[str, str]:
@@ -207,20 +209,8 @@ if [ -f "$dir/$1" ]; then cat "$dir/$1"; exit 0; fi
 echo "Can't find service: $1" >&2
 exit 0
 """,
-        "/system/bin/logcat": f"""#!/bin/sh
-# logcat [-d] [-c] [-v FORMAT] [-b BUFFER] [-s]: the phone's log ({LOG_FILE})
-dump=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -c) : > {LOG_FILE}; exit 0 ;;
-    -d) dump=1 ;;
-    -v|-b|-t|-T|-f) shift ;;
-  esac
-  shift
-done
-if [ $dump -eq 1 ]; then exec cat {LOG_FILE}; fi
-exec tail -n +1 -f {LOG_FILE}
-""",
+        "/system/bin/logcat": _LOGCAT.replace("@LOG@", shlex.quote(LOG_FILE)).replace(
+            "@SIZES@", shlex.quote(LOG_SIZES)),
         "/system/bin/taskset": f"""#!/bin/sh
 # taskset [-p] [-a] MASK (PID | COMMAND...): the phone's CPU ids mapped onto this host's CPUs
 # (phone cpu i runs on host cpu MAP[i]), then the real taskset
@@ -243,3 +233,101 @@ if [ -z "$list" ]; then echo "taskset: sched_setaffinity: Invalid argument" >&2;
 exec /usr/bin/taskset $opts -c "${{list#,}}" "$@"
 """,
     }
+
+
+# Not an f-string: the script is mostly ${...}; @LOG@ and @SIZES@ are its two paths.
+_LOGCAT = r"""#!/bin/sh
+# logcat [-c] [-d] [-g] [-G SIZE] [-t N|TIME] [-T N] [-b BUFFER]... [-v FORMAT] [FILTERSPEC]...
+# The phone's log is @LOG@, the main buffer (the others hold no lines). As on a phone, -c, -g
+# and -G act on the buffers and return, -d and -t print what is there and return; only a plain
+# logcat or -T follows the log.
+log=@LOG@
+sizes=@SIZES@
+clear=0 get=0 set='' dump=0 count='' buffers=''
+fail() { echo "logcat: $*" >&2; exit 1; }
+needs() { [ "$2" -gt 1 ] || fail "option requires an argument -- $1"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c|--clear) clear=1 ;;
+    -d) dump=1 ;;
+    -g|--buffer-size) get=1 ;;
+    -G) needs G $#; set=$2; shift ;;
+    -G?*) set=${1#-G} ;;
+    --buffer-size=*) set=${1#*=} ;;
+    -b) needs b $#; buffers="$buffers $2"; shift ;;
+    -b?*) buffers="$buffers ${1#-b}" ;;
+    -t) needs t $#; count=$2; dump=1; shift ;;
+    -T) needs T $#; count=$2; shift ;;
+    -v|-f|-r|-n|-m|-e|-P|--pid) shift ;;  # formats, files and filters change nothing here
+  esac
+  shift
+done
+chosen=''
+for name in $(echo "${buffers:-default}" | tr , ' '); do
+  case "$name" in
+    all) chosen="$chosen main radio events system crash stats security kernel" ;;
+    default) chosen="$chosen main system crash" ;;
+    main|radio|events|system|crash|stats|security|kernel) chosen="$chosen $name" ;;
+    *) fail "Unknown buffer '$name' listed for -b." ;;
+  esac
+done
+list=''  # in the buffers' id order, each once, as logcat reports them
+for name in main radio events system crash stats security kernel; do
+  case " $chosen " in *" $name "*) list="$list $name" ;; esac
+done
+if [ -n "$set" ]; then
+  number=${set%[kKmMgG]}
+  case "$number" in ''|*[!0-9]*) fail "Invalid -G size: '$set'" ;; esac
+  [ ${#number} -le 12 ] || fail "Invalid -G size: '$set'"
+  case "${set#"$number"}" in
+    '') unit=1 ;; [kK]) unit=1024 ;; [mM]) unit=1048576 ;; *) unit=1073741824 ;;
+  esac
+  bytes=$((number * unit))
+  # logd takes 64 KiB to 256 MiB, and refuses every buffer outside that
+  if [ $bytes -lt 65536 ] || [ $bytes -gt 268435456 ]; then
+    fail "Failed to set the log size of '$(echo $list | tr ' ' ,)'."
+  fi
+fi
+case " $list " in *" main "*) ;; *) log=/dev/null ;; esac
+# 1536 KiB is "1 MiB", as logcat's format_of_size divides while the value is 1024 or more
+human() {
+  value=$1 prefix=''
+  for next in Ki Mi Gi; do
+    [ "$value" -ge 1024 ] || break
+    value=$((value / 1024)) prefix=$next
+  done
+  echo "$value ${prefix}B"
+}
+if [ $clear -eq 1 ] && [ "$log" != /dev/null ]; then : > "$log"; fi
+if [ -n "$set" ]; then
+  mkdir -p "$sizes"
+  for name in $list; do echo "$bytes" > "$sizes/$name"; done
+fi
+if [ $get -eq 1 ]; then
+  for name in $list; do
+    size=$(cat "$sizes/$name" 2>/dev/null || echo 262144)
+    used=0
+    if [ "$name" = main ]; then used=$(wc -c < "$log"); fi
+    if [ "$used" -gt "$size" ]; then used=$size; fi
+    echo "$name: ring buffer is $(human "$size") ($(human "$used") consumed)," \
+      "max entry is 5120 B, max payload is 4068 B"
+  done
+fi
+if [ $clear -eq 1 ] || [ -n "$set" ] || [ $get -eq 1 ]; then exit 0; fi
+# -t / -T N: the last N lines; -t TIME ('MM-DD hh:mm:ss.mmm', the year optional): the lines
+# from then on, compared as text with each line's threadtime stamp
+case "$count" in
+  [0-9][0-9][0-9][0-9]-*) count=${count#?????} ;;
+esac
+if [ $dump -eq 1 ]; then
+  case "$count" in
+    '') exec cat "$log" ;;
+    *[!0-9]*) exec awk -v since="$count" 'substr($0, 1, length(since)) >= since' "$log" ;;
+    *) exec tail -n "$count" "$log" ;;
+  esac
+fi
+case "$count" in
+  ''|*[!0-9]*) exec tail -n +1 -f "$log" ;;
+  *) exec tail -n "$count" -f "$log" ;;
+esac
+"""
