@@ -39,7 +39,8 @@ MASK = "***"
 _MIN_LITERAL = 4
 
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*"
-_URL_IN_TEXT = re.compile(rf"{_SCHEME}://\S+")
+#: a URL in a message: up to the next space, less the punctuation that ends a sentence or a quote
+_URL_IN_TEXT = re.compile(rf"{_SCHEME}://\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")
 _URL_START = re.compile(rf"({_SCHEME})://")
 _FAILOVER = re.compile(rf";(?={_SCHEME}://)")
 _PARTS = re.compile(r"(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?P<tail>.*)", re.S)

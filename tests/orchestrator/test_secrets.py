@@ -72,6 +72,10 @@ def test_mask_text_masks_urls_inside_and_plain_secrets() -> None:
     text = f"cannot reach the broker '{url}' (AUTH s3cret! refused); see https://x/hooks/abc1"
     assert mask_text(text, url_secrets(url)) == (
         "cannot reach the broker 'redis://:***@h:6390/0' (AUTH *** refused); see https://x/hooks/***")
+    # the punctuation after a URL is the message's, not the URL's
+    assert mask_text(f"cannot open {url}: refused; or ({url}).", ()) == (
+        "cannot open redis://:***@h:6390/0: refused; or (redis://:***@h:6390/0).")
+    assert mask_text("see https://h/x?token=abc: refused") == "see https://h/x?token=***: refused"
     # a short secret would garble the message and protects nothing: not looked for as text
     assert mask_text("a b c", ["b"]) == "a b c"
     assert mask_text("no secrets here") == "no secrets here"
