@@ -66,7 +66,10 @@ def _run_alembic(engine: Engine, action: str, target: str) -> None:
 
     cfg = config.Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # Alembic's config is a ConfigParser: a "%" (an escaped character of the password) must be
+    # doubled, or it refuses the URL with an error that quotes it, password and all.
+    cfg.set_main_option("sqlalchemy.url",
+                        engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

@@ -16,6 +16,7 @@ from farm.nightly import post_alerts
 from orchestrator.errors import ConfigError
 from tests.support.cli import farm
 from tests.support.ports import free_port
+from tests.support.postgres import create_database
 
 SECRET = "s3cret"
 
@@ -76,6 +77,17 @@ def test_an_unreachable_database_is_named_without_its_password(clean_env: dict[s
     assert result.returncode == 1, _shown(result)
     assert "error: cannot open the database" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert SECRET not in _shown(result)
+
+
+def test_a_password_with_escapes_migrates_and_stays_hidden(clean_env: dict[str, str],
+                                                          postgres_base_url: str) -> None:
+    """``%40`` (an escaped "@") in the password: Alembic's config must take it as it is."""
+    url = create_database(postgres_base_url, f"farm_mask_{free_port()}")  # trust auth: any password
+    env = clean_env | {"FARM_DATABASE_URL": url.replace("postgres@", f"postgres:{SECRET}%40x@")}
+    result = farm("db", "upgrade", env=env, timeout=120)
+    assert result.returncode == 0, _shown(result)
+    assert "database at revision" in result.stdout
     assert SECRET not in _shown(result)
 
 
