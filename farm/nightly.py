@@ -68,6 +68,7 @@ from orchestrator.regression import (
 )
 from orchestrator.schema import Job, Model, Run, utcnow
 from orchestrator.schema import Session as SessionRow
+from orchestrator.secrets import mask_text, mask_url, url_secrets
 from orchestrator.series import Series, SeriesKey, load_history
 from orchestrator.stats import spread_cv
 from orchestrator.storage import session_scope
@@ -439,7 +440,7 @@ def post_alerts(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str
     """POST the night's outcome as JSON; returns "sent (HTTP n)" or why it failed (never raises:
     a chat outage must not hide the alerts, which are stored already)."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise ConfigError(f"nightly.webhook_url {url!r} is not an http(s) URL",
+        raise ConfigError(f"nightly.webhook_url {mask_url(url)!r} is not an http(s) URL",
                           hint="set nightly.webhook_url to an http:// or https:// address")
     body = json.dumps(payload, default=str).encode()
     request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (scheme checked)
@@ -448,4 +449,4 @@ def post_alerts(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
             return f"sent (HTTP {response.status})"
     except (urllib.error.URLError, OSError) as exc:
-        return f"failed: {exc}"
+        return f"failed: {mask_text(str(exc), url_secrets(url))}"

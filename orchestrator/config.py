@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ConfigError
+from orchestrator.secrets import url_secrets
 
-__all__ = ["PROTOCOL_KEYS", "Setting", "Settings", "default_settings", "load_settings"]
+__all__ = ["PROTOCOL_KEYS", "URL_SETTINGS", "Setting", "Settings", "default_settings", "load_settings"]
 
 #: name -> (environment variable, default, description)
 _KEYS: dict[str, tuple[str, Any, str]] = {
@@ -92,6 +93,10 @@ PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_s
                   "session_timeout_s", "max_temp_c", "min_battery", "gate_max_wait_s",
                   "gate_poll_s", "device_retries")
 
+#: the settings that are URLs, which may carry credentials: printed and logged only through
+#: ``orchestrator.secrets.mask_url``
+URL_SETTINGS = tuple(name for name in _KEYS if name.endswith("_url"))
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -120,6 +125,13 @@ class Settings:
     def effective_database_url(self) -> str:
         url = self.values["database_url"].value
         return url or f"sqlite:///{self.home_path / 'farm.db'}"
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """The credentials of the URL settings as plain text, for ``orchestrator.secrets.mask_text``
+        and ``mask_logging``."""
+        return tuple(secret for name in URL_SETTINGS if name in self.values
+                     for secret in url_secrets(self.values[name].value))
 
     @property
     def is_embedded(self) -> bool:

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, StorageError
+from orchestrator.secrets import mask_url
 
 __all__ = [
     "current_revision",
     "dispose_engines",
     "downgrade",
-    "engine_safe_url",
     "get_engine",
     "head_revision",
     "migration_engine",
@@ -66,7 +66,10 @@ def _run_alembic(engine: Engine, action: str, target: str) -> None:
 
     cfg = config.Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # Alembic's config is a ConfigParser: a "%" (an escaped character of the password) must be
+    # doubled, or it refuses the URL with an error that quotes it, password and all.
+    cfg.set_main_option("sqlalchemy.url",
+                        engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
@@ -154,7 +157,7 @@ def get_engine(settings: Settings) -> Engine:
                 engine = _create_engine(url, pool_pre_ping=True)
             revision = current_revision(engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot open the database {engine_safe_url(url)}: {exc}",
+            raise StorageError(f"cannot open the database {mask_url(url)}: {exc}",
                                hint="check FARM_DATABASE_URL and that the server is up") from exc
         if revision != head_revision():
             if embedded or url.startswith("sqlite"):
@@ -167,10 +170,6 @@ def get_engine(settings: Settings) -> Engine:
                 )
         _engines[url] = engine
         return engine
-
-
-def engine_safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def dispose_engines() -> None:

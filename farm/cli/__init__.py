@@ -19,7 +19,9 @@ from typer._click import Command, Context
 from typer.core import TyperGroup
 
 from farm.cli._output import err_console
+from orchestrator.config import load_settings
 from orchestrator.errors import FarmError
+from orchestrator.secrets import mask_text
 
 __all__ = ["COMMANDS", "app", "main"]
 
@@ -62,13 +64,22 @@ def _root() -> None:
     """Benchmark TensorFlow Lite / LiteRT models on farms of Android phones."""
 
 
+def _credentials() -> tuple[str, ...]:
+    try:
+        return load_settings().credentials
+    except FarmError:  # a broken configuration: the URLs in a message are masked all the same
+        return ()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except FarmError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
+        # the last guard: a driver's message quoting a URL or a password is masked here too
+        credentials = _credentials()
+        err_console.print(f"[bold red]error:[/] {escape(mask_text(exc.message, credentials))}")
         if exc.hint:
-            err_console.print(f"[dim]hint:[/] {escape(exc.hint)}")
+            err_console.print(f"[dim]hint:[/] {escape(mask_text(exc.hint, credentials))}")
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")

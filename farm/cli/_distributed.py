@@ -1,4 +1,5 @@
-"""What the distributed mode's commands share: refusing to run without a broker, and logging."""
+"""What the distributed mode's commands share: refusing to run without a broker, and logging
+(with every credential of the configuration masked)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigError
+from orchestrator.secrets import mask_logging
 
 __all__ = ["distributed_settings", "log_to_stderr"]
 
@@ -19,6 +21,7 @@ def distributed_settings() -> Settings:
     return current
 
 
-def log_to_stderr() -> None:
+def log_to_stderr(settings: Settings) -> None:
+    mask_logging(settings.credentials)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

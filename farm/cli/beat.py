@@ -24,6 +24,6 @@ def beat(
     """Run the nightly schedule (the nightly cron of farm.toml, in UTC) with Celery beat."""
     current = distributed_settings()
     service = make_beat(current, schedule, state)
-    log_to_stderr()
+    log_to_stderr(current)
     err_console.print(f"beat: {schedule} at '{current.nightly_cron}' (UTC)")
     service.run()

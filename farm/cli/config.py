@@ -6,8 +6,8 @@ import typer
 
 from farm.cli._output import console
 from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
-from orchestrator.config import Settings, load_settings
-from orchestrator.storage import engine_safe_url
+from orchestrator.config import URL_SETTINGS, Settings, load_settings
+from orchestrator.secrets import mask_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -21,10 +21,10 @@ def config_listing(current: Settings) -> Listing:
     rows = []
     for setting in current.values.values():
         value = setting.value
-        if setting.name == "database_url" and value:
-            value = engine_safe_url(value)
         if setting.name == "database_url" and not value:
             value = current.effective_database_url
+        if setting.name in URL_SETTINGS and value:
+            value = mask_url(str(value))
         rows.append({"name": setting.name, "value": value, "source": setting.source,
                      "description": setting.description})
     columns = (Column("setting", "name", name=True), Column("value", "value"),

@@ -37,7 +37,7 @@ def worker(
         stop.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    log_to_stderr()
+    log_to_stderr(current)
     err_console.print(f"worker [bold]{supervisor.name}[/]: heartbeat every "
                       f"{current.heartbeat_s:g} s; SIGTERM or Ctrl-C stops it")
     try:

@@ -21,6 +21,7 @@ from farm.distributed.celery_app import CONTROL_QUEUE, celery_app, pool_queue, q
 from farm.distributed.node import Node, set_current
 from orchestrator.config import Settings, load_settings
 from orchestrator.schema import Job, Pool
+from orchestrator.secrets import mask_logging
 from orchestrator.storage import session_scope
 
 __all__ = ["consume", "follow_pools", "task_modules", "waiting_pools"]
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("queue")
     parser.add_argument("node_name")
     args = parser.parse_args(argv)
+    mask_logging(load_settings().credentials)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     consume(args.queue, args.node_name)
 

@@ -36,7 +36,8 @@ from orchestrator.errors import BrokerError, PreflightError
 from orchestrator.planning import nightly_run_id, shuffle_seed
 from orchestrator.scheduling import longest_first
 from orchestrator.schema import Device
-from orchestrator.storage import engine_safe_url, session_scope
+from orchestrator.secrets import mask_url
+from orchestrator.storage import session_scope
 
 __all__ = ["enqueue_device_jobs", "enqueue_pool_job", "enqueue_run", "ping", "revoke", "send_nightly"]
 
@@ -46,7 +47,7 @@ def _broker(settings: Settings, action: str) -> Iterator[None]:
     try:
         yield
     except (OperationalError, KombuError, RedisError, OSError) as exc:
-        raise BrokerError(f"cannot {action}: the broker {engine_safe_url(settings.broker_url)} "
+        raise BrokerError(f"cannot {action}: the broker {mask_url(settings.broker_url)} "
                           f"did not answer within {BROKER_TIMEOUT_S:g} s ({exc})",
                           hint="check FARM_BROKER_URL and that Redis is up and answers there "
                                "(`redis-cli -u URL ping` says PONG)") from exc

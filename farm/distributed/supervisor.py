@@ -44,7 +44,8 @@ from orchestrator.config import Settings
 from orchestrator.errors import BrokerError, DeviceError
 from orchestrator.repository import FINAL_RUN_STATES, release_jobs, upsert_device
 from orchestrator.schema import Device, Job, Run
-from orchestrator.storage import engine_safe_url, session_scope
+from orchestrator.secrets import mask_url
+from orchestrator.storage import session_scope
 from workers.device.adb import AdbPhone, adb_client, list_transports
 from workers.device.inspect import device_record
 from workers.device.local import describe_local
@@ -190,7 +191,7 @@ class Supervisor:
     def broker_answers(self) -> bool:
         """Whether the broker answers a ping; a change is logged (a silent broker must not look
         like an idle farm)."""
-        url = engine_safe_url(self.settings.broker_url)
+        url = mask_url(self.settings.broker_url)
         try:
             self._redis().ping()
         except redis.RedisError as exc:
@@ -229,7 +230,7 @@ class Supervisor:
         except (redis.RedisError, BrokerError) as exc:
             log.warning("cannot take back the work of a dead task: the broker %s does not "
                         "answer (%s); trying again at the next heartbeat",
-                        engine_safe_url(self.settings.broker_url), exc)
+                        mask_url(self.settings.broker_url), exc)
 
     def _send_again(self, serial: str, jobs: list[Job]) -> None:
         log.warning("%s: %d job(s) running with nobody holding the phone's lease; sending them "

@@ -17,6 +17,7 @@ PUBLIC = {
         "ERROR_KINDS", "MEASURE_FIELDS", "PARSED_RUN_SCHEMA_VERSION", "DelegateInfo", "OpRow",
         "ParsedRun", "Provenance", "RunError", "SessionRecord",
     },
+    "orchestrator.secrets": {"MASK", "mask_logging", "mask_text", "mask_url", "url_secrets"},
     "orchestrator.schema": {"ALERT_STATES", "Alert", "Base", "Device", "Job", "Model", "Pool", "Run",
                             "Session", "Tool", "utcnow"},
     "workers.tools.benchmark_argv": {"DELEGATES", "SessionSpec", "build_argv", "host_runner_argv"},
