@@ -49,3 +49,44 @@ def test_config_show_names_the_source(farm_env: dict[str, str]) -> None:
     assert rows["repeats"]["value"] == 4 and rows["repeats"]["source"] == "env FARM_REPEATS"
     assert rows["broker_url"]["source"] == "default"
     assert rows["database_url"]["value"].startswith("sqlite:///")
+
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ({"FARM_LEASE_TTL": "0"}, "lease_ttl from env FARM_LEASE_TTL is 0; allowed: more than 0"),
+    ({"FARM_MIN_SECS": "nan"}, "min_secs from env FARM_MIN_SECS is nan; allowed: 0 or more"),
+    ({"FARM_MIN_BATTERY": "-1"}, "min_battery from env FARM_MIN_BATTERY is -1; allowed: 0 to 100"),
+    ("[protocol]\nnum_runs = 0\n", r"num_runs from farm.toml \(farm.toml\) is 0; allowed: 1 or more"),
+    ("[nightly]\nconfirm_gap_s = -1.5\n", "nightly.confirm_gap_s from farm.toml .* is -1.5"),
+])
+def test_numeric_settings_outside_their_range_are_config_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: dict[str, str] | str,
+        fragment: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    if isinstance(source, str):
+        (tmp_path / "farm.toml").write_text(source)
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_settings(source if isinstance(source, dict) else {})
+    assert info.value.exit_code == 2 and "(default " in (info.value.hint or "")
+
+
+def test_the_edges_of_a_range_are_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"FARM_MIN_BATTERY": "100", "FARM_DEVICE_RETRIES": "0",
+                              "FARM_DEVICE_RECONNECT": "0", "FARM_REPEATS": "1",
+                              "FARM_HEARTBEAT": "0.01"})
+    assert (settings.min_battery, settings.device_retries, settings.repeats) == (100, 0, 1)
+    assert (settings.device_reconnect_s, settings.heartbeat_s) == (0.0, 0.01)
+
+
+def test_options_are_checked_like_settings_and_name_themselves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"FARM_NUM_RUNS": "9"})
+    given = settings.with_options(num_runs=4, min_secs=None)
+    assert given.num_runs == 4 and given.values["num_runs"].source == "option --num-runs"
+    assert given.values["min_secs"] == settings.values["min_secs"]  # None: not given
+    with pytest.raises(ConfigError, match="repeats from option --repeats is 0") as info:
+        settings.with_options(repeats=0)
+    assert info.value.hint == "give --repeats 1 or more (default 3)"
+    with pytest.raises(TypeError, match="flavour"):
+        settings.with_options(flavour="vanilla")

@@ -1,0 +1,72 @@
+"""Hostile input through the real ``farm`` command line (issue 28, item 7).
+
+A database URL that is not one, a farm.toml of binary bytes or with a table of the wrong type, a
+"log" that never ends (``/dev/zero``) or is not text, a negative run count or lease: each ends in
+a one-line error naming what is wrong and where it came from, a hint, and exit code 2; never a
+traceback, never a read without limit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import farm
+
+
+def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """The error line and its hint; asserts exit 2, no traceback, and every fragment in them."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and len(lines) <= 2, result.stderr
+    assert len(lines) == 1 or lines[1].startswith("hint: "), result.stderr
+    text = " ".join(lines)
+    for fragment in fragments:
+        assert fragment in text, text
+    return text
+
+
+# -- 5. numeric settings and the options that override them -----------------------------------
+
+@pytest.mark.parametrize(("option", "value", "named"), [
+    ("--num-runs", "-3", "num_runs from option --num-runs is -3; allowed: 1 or more"),
+    ("--num-runs", "0", "num_runs from option --num-runs is 0; allowed: 1 or more"),
+    ("--min-secs", "-1", "min_secs from option --min-secs is -1.0; allowed: 0 or more"),
+    ("--min-secs", "nan", "min_secs from option --min-secs is nan; allowed: 0 or more"),
+    ("--repeats", "0", "repeats from option --repeats is 0; allowed: 1 or more"),
+    ("--repeats", "-2", "repeats from option --repeats is -2; allowed: 1 or more"),
+])
+def test_submit_options_are_checked_like_the_settings(farm_env: dict[str, str], option: str,
+                                                      value: str, named: str) -> None:
+    # an unknown model too: the option must be refused first, before anything is looked up
+    _refused(farm("submit", option, value, "--models", "no-such-model", env=farm_env,
+                  timeout=60), named)
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("FARM_LEASE_TTL", "-5", "lease_ttl from env FARM_LEASE_TTL is -5; allowed: more than 0"),
+    ("FARM_VISIBILITY_TIMEOUT", "0", "visibility_timeout from env FARM_VISIBILITY_TIMEOUT is 0"),
+    ("FARM_HEARTBEAT", "0", "heartbeat_s from env FARM_HEARTBEAT is 0.0; allowed: more than 0"),
+    ("FARM_HEARTBEAT", "-1", "heartbeat_s from env FARM_HEARTBEAT is -1.0"),
+    ("FARM_DEVICE_RETRIES", "-1", "device_retries from env FARM_DEVICE_RETRIES is -1; "
+                                  "allowed: 0 or more"),
+    ("FARM_DEVICE_RECONNECT", "-3", "device_reconnect_s from env FARM_DEVICE_RECONNECT is -3.0"),
+    ("FARM_MIN_BATTERY", "101", "min_battery from env FARM_MIN_BATTERY is 101; "
+                                "allowed: 0 to 100"),
+    ("FARM_NIGHTLY_CONFIRM_BATCHES", "0", "nightly.confirm_batches from env "
+                                          "FARM_NIGHTLY_CONFIRM_BATCHES is 0; allowed: 1 or more"),
+])
+def test_out_of_range_settings_from_the_environment(farm_env: dict[str, str], variable: str,
+                                                    value: str, named: str) -> None:
+    for command in (("config", "show"), ("submit", "--models", "no-such-model")):
+        _refused(farm(*command, env=farm_env | {variable: value}, timeout=60), named)
+
+
+def test_out_of_range_settings_from_farm_toml(farm_env: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "farm.toml"
+    config.write_text("lease_ttl = -5\n")
+    _refused(farm("config", "show", env=farm_env | {"FARM_CONFIG": str(config)}, timeout=60),
+             f"lease_ttl from farm.toml ({config}) is -5; allowed: more than 0")
