@@ -138,6 +138,9 @@ PROTOCOL_KEYS = ("repeats", "warmup_runs", "warmup_min_secs", "num_runs", "min_s
                   "session_timeout_s", "max_temp_c", "min_battery", "gate_max_wait_s",
                   "gate_poll_s", "device_retries")
 
+#: the tables farm.toml may have
+_TABLES = ("protocol", "nightly")
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -200,10 +203,20 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     """``raw`` (text from the environment, a farm.toml value, a command's option) as the setting's
     type, within its allowed values: the one check every source goes through."""
     key = _KEYS[name]
-    if raw is None or key.default is None or isinstance(key.default, str):
+    if raw is None:
         return raw
+    if key.default is None or isinstance(key.default, str):
+        # a number is taken as its digits: `threads = 4` in the [nightly] table
+        if isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool)):
+            return str(raw)
+        raise ConfigError(f"{_label(name)} from {source} is {raw!r}, not text",
+                          hint=f"set {_label(name)} to a quoted string")
     kind = type(key.default)
     try:
+        # TOML's true is not 1, and 2.7 runs are not 2: neither is a number of this kind
+        if isinstance(raw, bool) or (kind is int and isinstance(raw, float)
+                                     and not raw.is_integer()):
+            raise TypeError(raw)
         value = kind(raw)
     except (TypeError, ValueError):
         raise ConfigError(
@@ -223,7 +236,8 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"FARM_CONFIG names {path}, which does not exist",
+            what = "which is not a file" if path.exists() else "which does not exist"
+            raise ConfigError(f"FARM_CONFIG names {path}, {what}",
                               hint="point FARM_CONFIG at a farm.toml or unset it")
         return path
     home = Path(env.get("FARM_HOME", ".farm"))
@@ -235,15 +249,26 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}",
+                          hint="check the file's permissions") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                          hint=f"farm.toml is a TOML text file: fix or remove {path}") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot read {path}: {exc}", hint="fix the TOML syntax") from exc
+    for table in _TABLES:
+        if not isinstance(data.get(table, {}), dict):
+            raise ConfigError(f"{path}: {table} is {data[table]!r}, not a table of settings",
+                              hint=f"write [{table}] on a line of its own, its settings below it")
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
     flat.update(data.get("protocol", {}))
     # [nightly] keys keep their table as a prefix; its lists become the CLI's comma-separated form.
     flat.update({f"nightly_{k}": ",".join(map(str, v)) if isinstance(v, list) else v
                  for k, v in data.get("nightly", {}).items()})
-    unknown = sorted(set(flat) - set(_KEYS))
+    tables = [f"[{k}]" for k, v in data.items() if isinstance(v, dict) and k not in _TABLES]
+    unknown = sorted(set(flat) - set(_KEYS)) + tables
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}",
                           hint=f"known settings: {', '.join(_KEYS)}")

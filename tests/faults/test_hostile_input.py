@@ -8,6 +8,7 @@ traceback, never a read without limit.
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
@@ -27,6 +28,26 @@ def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in text, text
     return text
+
+
+# -- 2. farm.toml ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "named"), [
+    (b"\xff\xfe\x00\x01\x80garbage", "not UTF-8 text"),
+    (random.Random(28).randbytes(4096), "not UTF-8 text"),
+    (b"protocol = 3\n", "protocol"),
+    (b'nightly = "x"\n', "nightly"),
+    (b"[colour]\nx = 1\n", "colour"),
+    (b"[protocol]\nrepeats = true\n", "repeats"),
+    (b"[protocol]\nnum_runs = 2.7\n", "num_runs"),
+    (b"[nightly]\nthreads = { a = 1 }\n", "nightly.threads"),
+])
+def test_a_bad_farm_toml_is_a_config_error_naming_the_file_and_the_key(
+        farm_env: dict[str, str], tmp_path: Path, content: bytes, named: str) -> None:
+    config = tmp_path / "farm.toml"
+    config.write_bytes(content)
+    _refused(farm("config", "show", env=farm_env | {"FARM_CONFIG": str(config)}, timeout=60),
+             str(config), named)
 
 
 # -- 5. numeric settings and the options that override them -----------------------------------

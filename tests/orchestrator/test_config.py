@@ -90,3 +90,36 @@ def test_options_are_checked_like_settings_and_name_themselves(
     assert info.value.hint == "give --repeats 1 or more (default 3)"
     with pytest.raises(TypeError, match="flavour"):
         settings.with_options(flavour="vanilla")
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"\xff\xfe\x00\x01", r"farm.toml is not UTF-8 text \(byte 0: invalid start byte\)"),
+    (b"protocol = 3\n", "farm.toml: protocol is 3, not a table of settings"),
+    (b'nightly = "x"\n', "farm.toml: nightly is 'x', not a table of settings"),
+    (b"[colour]\nx = 1\n", r"unknown setting\(s\) \[colour\]"),
+    (b"[protocol]\nrepeats = true\n", r"repeats from farm.toml \(farm.toml\) is True, not a int"),
+    (b"[protocol]\nnum_runs = 2.7\n", "num_runs .* is 2.7, not a int"),
+    (b"[protocol.repeats]\nx = 1\n", r"repeats .* is \{'x': 1\}, not a int"),
+    (b"[nightly]\nthreads = { a = 1 }\n", r"nightly.threads .* is \{'a': 1\}, not text"),
+])
+def test_a_farm_toml_of_bytes_or_wrong_types_names_the_file_and_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, fragment: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "farm.toml").write_bytes(content)
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_settings({})
+    assert info.value.hint
+
+
+def test_whole_numbers_and_text_numbers_are_still_read(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "farm.toml").write_text("[protocol]\nnum_runs = 7.0\nmin_secs = 2\n"
+                                        "[nightly]\nthreads = 4\n")
+    settings = load_settings({})
+    assert (settings.num_runs, settings.min_secs, settings.nightly_threads) == (7, 2.0, "4")
+
+
+def test_farm_config_naming_a_device_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="FARM_CONFIG names /dev/zero, which is not a file"):
+        load_settings({"FARM_CONFIG": "/dev/zero"})
