@@ -29,6 +29,7 @@ Nothing here needs a running service: the defaults are an embedded SQLite file u
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,23 @@ class _Range:
         return f"more than {self.low:g}" if self.above else f"{self.low:g} or more"
 
 
+class _Form:
+    """The values a text setting allows: those matching ``pattern``, described for a person."""
+
+    def __init__(self, pattern: str, description: str) -> None:
+        self.pattern, self.description = re.compile(pattern), description
+
+    def admits(self, value: str) -> bool:
+        return self.pattern.match(value) is not None
+
+    def __str__(self) -> str:
+        return self.description
+
+
+#: the databases the farm runs on (the schema and its migrations are tested on both); whether the
+#: URL parses and its driver is installed is checked where the engine is made (storage)
+_DATABASE_URL = _Form(r"(sqlite|postgresql)(\+\w+)?://",
+                      "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
 _COUNT, _AT_LEAST_ONE = _Range(0), _Range(1)
 _SECONDS, _POSITIVE = _Range(0), _Range(0, above=True)
 
@@ -64,14 +82,15 @@ class _Key(NamedTuple):
     var: str  # its environment variable
     default: Any  # its type is the setting's type (None: text)
     description: str
-    allowed: _Range | None = None
+    allowed: _Range | _Form | None = None
 
 
 #: every setting: its environment variable, default, description and allowed values, checked in
 #: every source (farm.toml, the environment, and the command options that override a setting)
 _KEYS: dict[str, _Key] = {
     "home": _Key("FARM_HOME", ".farm", "folder for the embedded database, model cache and reports"),
-    "database_url": _Key("FARM_DATABASE_URL", None, "SQLAlchemy URL; default: SQLite in FARM_HOME"),
+    "database_url": _Key("FARM_DATABASE_URL", None, "SQLAlchemy URL; default: SQLite in FARM_HOME",
+                         _DATABASE_URL),
     "broker_url": _Key("FARM_BROKER_URL", None, "Celery broker; unset = embedded mode"),
     "repeats": _Key("FARM_REPEATS", 3, "independent sessions per config", _AT_LEAST_ONE),
     "warmup_runs": _Key("FARM_WARMUP_RUNS", 1, "warmup invocations per session", _COUNT),
@@ -207,10 +226,12 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         return raw
     if key.default is None or isinstance(key.default, str):
         # a number is taken as its digits: `threads = 4` in the [nightly] table
-        if isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool)):
-            return str(raw)
-        raise ConfigError(f"{_label(name)} from {source} is {raw!r}, not text",
-                          hint=f"set {_label(name)} to a quoted string")
+        if not (isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool))):
+            raise ConfigError(f"{_label(name)} from {source} is {raw!r}, not text",
+                              hint=f"set {_label(name)} to a quoted string")
+        value: Any = str(raw)
+        _check(name, value, source)
+        return value
     kind = type(key.default)
     try:
         # TOML's true is not 1, and 2.7 runs are not 2: neither is a number of this kind
@@ -223,12 +244,19 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             f"{_label(name)} from {source} is {raw!r}, not a {kind.__name__}",
             hint=f"set {_label(name)} to a {kind.__name__}",
         ) from None
-    if key.allowed is not None and not key.allowed.admits(value):
-        where = (f"give {_option(name)}" if source.startswith("option ")
-                 else f"set {_label(name)} in farm.toml or {key.var} to")
-        raise ConfigError(f"{_label(name)} from {source} is {value!r}; allowed: {key.allowed}",
-                          hint=f"{where} {key.allowed} (default {key.default:g})")
+    _check(name, value, source)
     return value
+
+
+def _check(name: str, value: Any, source: str) -> None:
+    key = _KEYS[name]
+    if key.allowed is None or key.allowed.admits(value):
+        return
+    where = (f"give {_option(name)}" if source.startswith("option ")
+             else f"set {_label(name)} in farm.toml or {key.var} to")
+    default = "unset" if key.default is None else format(key.default, "g")
+    raise ConfigError(f"{_label(name)} from {source} is {value!r}; allowed: {key.allowed}",
+                      hint=f"{where} {key.allowed} (default {default})")
 
 
 def _find_config_file(env: Mapping[str, str]) -> Path | None:

@@ -30,6 +30,36 @@ def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
     return text
 
 
+# -- 1. the database URL ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "not a url",
+    "mysql://u@h/db",  # a dialect this farm does not support (and whose driver is not here)
+    "ftp://x",
+    "postgresql+pg8000://farm@db/farm",  # a supported database through a driver that is not here
+    "postgresql+psycopg://farm@db:port/farm",  # a port that is not a number
+])
+@pytest.mark.parametrize("command", [("runs", "list"), ("submit",), ("config", "show")])
+def test_a_bad_database_url_is_a_usage_error(farm_env: dict[str, str], url: str,
+                                             command: tuple[str, ...]) -> None:
+    result = farm(*command, env=farm_env | {"FARM_DATABASE_URL": url}, timeout=60)
+    if command == ("config", "show") and "pg8000" in url:
+        # showing a URL needs no driver; the commands that open the database refuse it
+        assert result.returncode == 0, result.stderr
+        shown = farm("config", "show", "--json", env=farm_env | {"FARM_DATABASE_URL": url})
+        assert '"postgresql+pg8000://farm@db/farm"' in shown.stdout
+        return
+    _refused(result, "FARM_DATABASE_URL", "sqlite:///", "postgresql+psycopg://")
+
+
+def test_a_bad_database_url_in_farm_toml_names_the_file(farm_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    config = tmp_path / "farm.toml"
+    config.write_text('database_url = "ftp://x"\n')
+    _refused(farm("runs", "list", env=farm_env | {"FARM_CONFIG": str(config)}, timeout=60),
+             f"database_url from farm.toml ({config})", "sqlite:///")
+
+
 # -- 2. farm.toml ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("content", "named"), [
@@ -41,6 +71,7 @@ def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
     (b"[protocol]\nrepeats = true\n", "repeats"),
     (b"[protocol]\nnum_runs = 2.7\n", "num_runs"),
     (b"[nightly]\nthreads = { a = 1 }\n", "nightly.threads"),
+    (b"database_url = 3\n", "database_url"),
 ])
 def test_a_bad_farm_toml_is_a_config_error_naming_the_file_and_the_key(
         farm_env: dict[str, str], tmp_path: Path, content: bytes, named: str) -> None:

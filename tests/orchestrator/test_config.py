@@ -123,3 +123,20 @@ def test_whole_numbers_and_text_numbers_are_still_read(tmp_path: Path,
 def test_farm_config_naming_a_device_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="FARM_CONFIG names /dev/zero, which is not a file"):
         load_settings({"FARM_CONFIG": "/dev/zero"})
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://u@h/db", "ftp://x", "sqlite:/farm.db", ""])
+def test_a_database_url_of_another_form_is_refused(url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "farm.toml").write_text(f"database_url = {url!r}\n")
+    with pytest.raises(ConfigError, match="database_url from farm.toml .*; allowed: sqlite:///PATH "
+                                          r"or postgresql\+psycopg://USER@HOST/DB") as info:
+        load_settings({})
+    assert "FARM_DATABASE_URL" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///farm.db", "sqlite+pysqlite:////tmp/x.db",
+                                 "postgresql://farm@db/farm", "postgresql+psycopg://farm@db/farm"])
+def test_sqlite_and_postgresql_urls_are_taken(url: str) -> None:
+    assert load_settings({"FARM_DATABASE_URL": url}).database_url == url
