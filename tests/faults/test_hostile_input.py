@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import farm
+
+#: the largest benchmark log the farm reads (``farm.logs.LOG_LIMIT``)
+LIMIT = 32 * 1024 * 1024
 
 
 def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -79,6 +83,40 @@ def test_a_bad_farm_toml_is_a_config_error_naming_the_file_and_the_key(
     config.write_bytes(content)
     _refused(farm("config", "show", env=farm_env | {"FARM_CONFIG": str(config)}, timeout=60),
              str(config), named)
+
+
+# -- 3. and 4. benchmark logs ------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["parse-log", "import-log"])
+def test_a_log_that_never_ends_is_refused_quickly(farm_env: dict[str, str], command: str) -> None:
+    started = time.monotonic()
+    args = ("--device", "local", "--model", "X") if command == "import-log" else ()
+    result = farm(command, "/dev/zero", *args, env=farm_env, timeout=60)
+    elapsed = time.monotonic() - started
+    _refused(result, "/dev/zero is larger than 32 MiB", "benchmark log")
+    assert elapsed < 20, elapsed
+
+
+@pytest.mark.parametrize("command", ["parse-log", "import-log"])
+def test_a_sparse_file_over_the_limit_is_refused(farm_env: dict[str, str], tmp_path: Path,
+                                                 command: str) -> None:
+    big = tmp_path / "huge.log"
+    with big.open("wb") as file:
+        file.truncate(LIMIT + 1)
+    args = ("--device", "local", "--model", "X") if command == "import-log" else ()
+    _refused(farm(command, str(big), *args, env=farm_env, timeout=60),
+             f"{big} is larger than 32 MiB")
+
+
+def test_parse_log_and_import_log_refuse_random_bytes_for_the_same_reason(
+        farm_env: dict[str, str], tmp_path: Path) -> None:
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(random.Random(7).randbytes(65536))
+    parsed = _refused(farm("parse-log", str(noise), env=farm_env, timeout=60),
+                      f"{noise} is not a text log")
+    imported = _refused(farm("import-log", str(noise), "--device", "local", "--model", "X",
+                             env=farm_env, timeout=60), f"{noise} is not a text log")
+    assert parsed == imported
 
 
 # -- 5. numeric settings and the options that override them -----------------------------------
