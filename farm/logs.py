@@ -7,10 +7,15 @@ file it came from) of a run whose trigger is ``import``; invocations are grouped
 name the farm does not know is recorded as an ``imported`` device (never scheduled); the model is a
 registered name or a ``.tflite`` path (registered on the way). Thread count 0 means "the log did not
 say". One transaction: a file without benchmark output imports nothing at all.
+
+``read_log`` is the one rule for what a log file is, for ``farm parse-log`` and ``import-log``
+alike: at most ``LOG_LIMIT`` (32 MiB) of text; a longer file, or bytes that are not text, is a
+``LogFileError`` (exit 2).
 """
 
 from __future__ import annotations
 
+import codecs
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +33,42 @@ from orchestrator.schema import Device, Job, Model, Run, utcnow
 from orchestrator.storage import session_scope
 from workers.tools.benchmark_output import Invocation, parse_invocations
 
-__all__ = ["IMPORTED_TOOL", "ImportResult", "import_logs", "read_log"]
+__all__ = ["IMPORTED_TOOL", "LOG_LIMIT", "ImportResult", "import_logs", "read_log"]
 
 IMPORTED_TOOL = "benchmark_model (imported)"
 _DELEGATES = {"XNNPACK": "xnnpack", "GPU": "gpu", "NNAPI": "nnapi"}
 
 
-def read_log(path: Path) -> str:
-    """The text of a saved benchmark log; undecodable bytes become U+FFFD rather than failing."""
+#: the largest benchmark log read: real ones are under 1 MiB (``../shared/benchmark-logs/``: 1 to
+#: 7 KiB each), a logcat dump of a long session a few MiB; a path that never ends (``/dev/zero``)
+#: or a disk image is refused after this much, not read until memory runs out
+LOG_LIMIT = 32 * 1024 * 1024
+
+_TEXT_HINT = ("a benchmark log is the text benchmark_model printed (its stdout, or `adb logcat -d`), "
+              "UTF-8 or UTF-16")
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit} bytes"
+
+
+def _decode(data: bytes) -> str:
+    # PowerShell's `>` saves UTF-16 with a byte order mark
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_log(path: Path, *, limit: int = LOG_LIMIT) -> str:
+    """The text of a saved benchmark log, for ``farm parse-log`` and ``farm import-log`` alike.
+
+    At most ``limit`` bytes are read; a longer file, or one that is not text (NUL bytes, or more
+    than a quarter of it undecodable: random bytes, a binary), is a ``LogFileError``. A few
+    undecodable bytes in a text log become U+FFFD rather than failing."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            # read(), not stat(): /dev/zero and pipes have no size
+            data = file.read(limit + 1)
     except FileNotFoundError as exc:
         raise LogFileError(
             f"no such log file: {path}", hint="check the path (save the output with `> run.log`)"
@@ -48,7 +79,17 @@ def read_log(path: Path) -> str:
         raise LogFileError(
             f"cannot read {path}: {exc.strerror}", hint="check the file's permissions"
         ) from exc
-    return data.decode("utf-8", errors="replace")
+    if len(data) > limit:
+        raise LogFileError(f"{path} is larger than {_size(limit)}; a benchmark log is under 1 MiB",
+                           hint=f"{_TEXT_HINT}; cut a long logcat dump to the benchmark's lines")
+    text = _decode(data)
+    if "\x00" in text:
+        raise LogFileError(f"{path} is not a text log: it holds NUL bytes", hint=_TEXT_HINT)
+    undecodable = text.count("\ufffd")
+    if undecodable > len(text) / 4:
+        raise LogFileError(f"{path} is not a text log: {undecodable} of its {len(text)} "
+                           "characters are not UTF-8", hint=_TEXT_HINT)
+    return text
 
 
 @dataclass(frozen=True)

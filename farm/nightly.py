@@ -84,15 +84,6 @@ _ABANDONED_AFTER_S = 120
 
 def nightly_submission(settings: Settings) -> Submission:
     """The ``[nightly]`` table of farm.toml as a submission with trigger "nightly"."""
-    # Checked before anything is measured: with no re-run batch no suspect can be confirmed, and
-    # the nightly would look quiet while it could not alert at all.
-    if int(settings.nightly_confirm_batches) < 1:
-        raise ConfigError(f"nightly.confirm_batches is {settings.nightly_confirm_batches}; "
-                          "suspects could never be confirmed",
-                          hint="set nightly.confirm_batches to 1 or more (default 3)")
-    if float(settings.nightly_confirm_gap_s) < 0:
-        raise ConfigError(f"nightly.confirm_gap_s is {settings.nightly_confirm_gap_s}",
-                          hint="set nightly.confirm_gap_s to 0 or more seconds (default 300)")
     return Submission(
         models=parse_names(str(settings.nightly_models), "nightly.models"),
         devices=parse_names(str(settings.nightly_devices), "nightly.devices"),

@@ -14,7 +14,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session as DbSession
 
 from models.tflite_file import sha256_file
@@ -23,7 +22,7 @@ from orchestrator.config import Settings
 from orchestrator.errors import PreflightError
 from orchestrator.planning import DeviceDefaults, device_defaults
 from orchestrator.schema import Device, Model
-from orchestrator.storage import prepare_home
+from orchestrator.storage import database_url, prepare_home
 from workers.runners import HOST_RUNNER_NAME
 
 __all__ = ["check_models", "check_storage", "check_tools", "preflight"]
@@ -32,7 +31,7 @@ __all__ = ["check_models", "check_storage", "check_tools", "preflight"]
 def check_storage(settings: Settings) -> None:
     """FARM_HOME (tools, reports, replicas) and an SQLite database must be writable."""
     prepare_home(settings)
-    url = make_url(settings.effective_database_url)
+    url = database_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite" and url.database:
         database = Path(url.database)
         # SQLite writes a journal beside the file, so its folder must be writable too.

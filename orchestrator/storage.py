@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Settings
@@ -26,6 +26,7 @@ from orchestrator.secrets import mask_url
 
 __all__ = [
     "current_revision",
+    "database_url",
     "dispose_engines",
     "downgrade",
     "get_engine",
@@ -92,11 +93,33 @@ def downgrade(engine: Engine, target: str) -> None:
 CONNECT_TIMEOUT_S = 10
 
 
+_URL_HINT = ("set FARM_DATABASE_URL to sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, or "
+             "unset it for the SQLite file in FARM_HOME")
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed; one that does not parse (a port that is not a number, ...) is a
+    ``ConfigError``. Its form was checked with the settings (``orchestrator.config``)."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"the database URL (FARM_DATABASE_URL) does not parse: {exc}",
+                          hint=_URL_HINT) from None
+
+
 def _create_engine(url: str, **options: Any) -> Engine:
-    """An engine with its server's connect timeout (a ``connect_timeout`` in the URL wins)."""
-    if make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in url:
+    """An engine with its server's connect timeout (a ``connect_timeout`` in the URL wins); a
+    dialect or driver that is not installed is a ``ConfigError``."""
+    if database_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in url:
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    return create_engine(url, **options)
+    try:
+        return create_engine(url, **options)
+    except ImportError as exc:  # the URL's driver: postgresql+pg8000 without pg8000
+        raise ConfigError(f"the database URL (FARM_DATABASE_URL) needs a driver that is not "
+                          f"installed: {exc}", hint=_URL_HINT) from None
+    except (ArgumentError, ValueError) as exc:  # NoSuchModuleError: no such dialect or driver
+        raise ConfigError(f"the database URL (FARM_DATABASE_URL) cannot be used: {exc}",
+                          hint=_URL_HINT) from None
 
 
 def migration_engine(settings: Settings) -> Engine:
@@ -151,7 +174,7 @@ def get_engine(settings: Settings) -> Engine:
             prepare_home(settings)
         try:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"check_same_thread": False})
+                engine = _create_engine(url, connect_args={"check_same_thread": False})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = _create_engine(url, pool_pre_ping=True)

@@ -8,6 +8,7 @@ from farm.cli._output import console
 from farm.cli._tables import Column, Format, FormatOption, JsonOption, Listing, WideOption, print_listing
 from orchestrator.config import URL_SETTINGS, Settings, load_settings
 from orchestrator.secrets import mask_url
+from orchestrator.storage import database_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -21,8 +22,9 @@ def config_listing(current: Settings) -> Listing:
     rows = []
     for setting in current.values.values():
         value = setting.value
-        if setting.name == "database_url" and not value:
+        if setting.name == "database_url":
             value = current.effective_database_url
+            database_url(value)  # one that does not parse is refused here too, as by every command
         if setting.name in URL_SETTINGS and value:
             value = mask_url(str(value))
         rows.append({"name": setting.name, "value": value, "source": setting.source,

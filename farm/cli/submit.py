@@ -65,8 +65,9 @@ def submit(
     Exit code: 0 every job done (or skipped as asked), 1 a job failed, 2 bad input or a
     pre-flight problem (nothing written), 130 Ctrl-C. Queued without --wait: 0 once queued.
     """
-    # Parse every list before touching the database: bad input writes nothing.
-    current = load_settings()
+    # Parse every list before touching the database: bad input writes nothing. The protocol's
+    # options are settings given on the command line, checked as every setting is.
+    current = load_settings().with_options(repeats=repeats, num_runs=num_runs, min_secs=min_secs)
     executor = executor_for(current)
     # The protocol is frozen into every job: a job records exactly what it measured with.
     submission = Submission(
@@ -74,8 +75,7 @@ def submit(
         devices=parse_names(devices or ",".join(executor.default_devices), "--devices"),
         threads=None if threads == "auto" else parse_threads(threads),
         delegates=None if delegates == "auto" else parse_delegates(delegates),
-        spec=JobSpec.from_settings(current, repeats=repeats, num_runs=num_runs, min_secs=min_secs,
-                                   pin=pin),
+        spec=JobSpec.from_settings(current, pin=pin),
         spread="pool" if pool else "each", spread_sessions=spread_sessions)
     planned: list[Planned] = []
 
