@@ -25,6 +25,18 @@ FAST_PROTOCOL = {"FARM_REPEATS": "2", "FARM_NUM_RUNS": "3", "FARM_MIN_SECS": "0.
                  "FARM_WARMUP_MIN_SECS": "0.02", "FARM_MAX_SECS": "20", "FARM_GATE_POLL": "0.2",
                  "FARM_DEVICE_RECONNECT": "5"}
 
+#: the files that keep one test process busy longest (measured on CI: the converter's TensorFlow
+#: install and every light replica build, 2-3 min; the pool and nightly runs through real workers;
+#: the servers that never answer), handed out first so that they run beside the rest, not after it
+LONGEST_FIRST = ("tests/models/test_replicas.py", "tests/distributed/test_pools.py",
+                 "tests/distributed/test_nightly.py", "tests/faults/test_silent_servers.py",
+                 "tests/faults/test_broker_outage.py", "tests/distributed/test_faults.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def postgres_base_url() -> Iterator[str]:
