@@ -21,10 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator import repository
-from orchestrator.repository import FINAL_RUN_STATES
 from orchestrator.schema import Run
 
-__all__ = ["StaleRun", "find_resumable", "is_gone", "owner_alive", "settle_stale", "this_process"]
+__all__ = ["StaleRun", "find_resumable", "owner_alive", "settle_stale", "this_process"]
 
 #: start times are floats of a clock with jiffy resolution: equal within this, the same process
 _START_TOLERANCE_S = 1.0
@@ -49,12 +48,6 @@ def owner_alive(owner: dict[str, Any]) -> bool | None:
     return abs(started - float(owner.get("started", 0.0))) <= _START_TOLERANCE_S
 
 
-def is_gone(run: Run) -> bool:
-    """An open run owned by a process of this host that no longer exists."""
-    return (run.status not in FINAL_RUN_STATES and bool(run.owner)
-            and owner_alive(run.owner or {}) is False)
-
-
 @dataclass(frozen=True)
 class StaleRun:
     run_id: str
@@ -64,10 +57,11 @@ class StaleRun:
 
 
 def settle_stale(db: DbSession) -> list[StaleRun]:
-    """Every interrupted run of this host becomes ``cancelled``, its unfinished jobs pending."""
+    """Every interrupted run of this host (open, its owning process gone) becomes ``cancelled``,
+    its unfinished jobs pending."""
     stale = []
     for run in repository.owned_open_runs(db):
-        if is_gone(run):
+        if owner_alive(run.owner or {}) is False:
             repository.interrupt_run(db, run.id)
             stale.append(StaleRun(run.id, int((run.owner or {}).get("pid", 0)),
                                   repository.unfinished_count(db, run.id), len(run.jobs)))

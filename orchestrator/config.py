@@ -233,7 +233,7 @@ def _option(name: str) -> str:
 def _shown(name: str, value: Any) -> str:
     """``value`` quoted for a message; a URL setting's credentials masked, even in one that is
     not a URL (a typo such as ``postgresql//farm:PASSWORD@db`` still holds the password)."""
-    return repr(mask_url(value) if name.endswith("_url") and isinstance(value, str) else value)
+    return repr(mask_url(value) if name in URL_SETTINGS and isinstance(value, str) else value)
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
